@@ -1,0 +1,58 @@
+"""`python -m datasets info PATH [--json]` and `python -m datasets synth OUT.csv --rows N --seed S`."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import EMOTIONS, USAGES, DatasetError, load_dataset, make_synthetic, write_fer_csv
+
+
+def _info(args) -> int:
+    fer = load_dataset(args.path, cache_dir=args.cache_dir, use_cache=not args.no_cache)
+    counts = fer.counts()
+    if args.json:
+        print(json.dumps({"rows": len(fer), "sha256": fer.source_hash, "counts": counts}, indent=2))
+        return 0
+    w = max(len(e) for e in EMOTIONS) + 1
+    print(f"{args.path}: {len(fer)} rows, sha256 {fer.source_hash[:16]}")
+    print(f"{'':<12}" + "".join(f"{e:>{w}}" for e in EMOTIONS) + f"{'total':>{w}}")
+    for u in USAGES:
+        row = counts[u]
+        print(f"{u:<12}" + "".join(f"{row[e]:>{w}}" for e in EMOTIONS) + f"{sum(row.values()):>{w}}")
+    tot = {e: sum(counts[u][e] for u in USAGES) for e in EMOTIONS}
+    print(f"{'total':<12}" + "".join(f"{tot[e]:>{w}}" for e in EMOTIONS) + f"{len(fer):>{w}}")
+    return 0
+
+
+def _synth(args) -> int:
+    images, labels, usage = make_synthetic(args.rows, args.seed)
+    write_fer_csv(args.out, images, labels, usage)
+    print(f"wrote {len(labels)} synthetic rows to {args.out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m datasets", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("info", help="rows per Usage x emotion")
+    p.add_argument("path", help="FER2013 .csv / .csv.gz, or an image-folder root")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--cache-dir", default=None, help="parsed-dataset cache (default: user cache dir)")
+    p.add_argument("--no-cache", action="store_true", help="parse without reading or writing the cache")
+    p.set_defaults(func=_info)
+    p = sub.add_parser("synth", help="write a small synthetic FER-format CSV")
+    p.add_argument("out", help="output .csv or .csv.gz")
+    p.add_argument("--rows", type=int, default=700)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_synth)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (DatasetError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
