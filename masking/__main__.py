@@ -1,0 +1,162 @@
+"""`python -m masking csv IN.csv OUT.csv [...]` and `python -m masking images IN_DIR OUT_DIR [...]`."""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from datasets import EMOTIONS, USAGES, DatasetError, load_dataset, write_fer_csv
+
+from .landmarks import STATUSES, LandmarkFinder
+from .pipeline import MaskConfig, default_workers, mask_dataset
+from .placement import apply_mask
+from .templates import COLORS, MASK_TYPES, TEXTURES
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+class UsageError(ValueError):
+    pass
+
+
+def _config(args) -> MaskConfig:
+    types = MASK_TYPES if args.mask_type == "random" else (args.mask_type,)
+    return MaskConfig(mask_types=types, colors=tuple(args.color or ()), textures=tuple(args.texture or ()),
+                      seed=args.seed)
+
+
+def _atomic_png(path: Path, image_bgr: np.ndarray) -> None:
+    ok, buf = cv2.imencode(path.suffix or ".png", image_bgr)
+    if not ok:
+        raise OSError(f"{path}: could not encode image")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        f.write(buf.tobytes())
+    os.replace(tmp, path)
+
+
+def _preview(path: Path, pairs: list[tuple[np.ndarray, np.ndarray]], size: int = 96) -> None:
+    """PNG grid: originals on the top row of each pair, masked versions below."""
+    tiles = []
+    for a, b in pairs:
+        a, b = (cv2.cvtColor(x, cv2.COLOR_GRAY2RGB) if x.ndim == 2 else x for x in (a, b))
+        tiles.append(np.vstack([cv2.resize(a, (size, size)), cv2.resize(b, (size, size))]))
+    cols = 8
+    while len(tiles) % cols:
+        tiles.append(np.zeros_like(tiles[0]))
+    grid = np.vstack([np.hstack(tiles[i:i + cols]) for i in range(0, len(tiles), cols)])
+    _atomic_png(path, cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+    print(f"preview: {path}")
+
+
+def cmd_csv(args) -> int:
+    cfg = _config(args)
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise UsageError(f"{out.parent}: output folder does not exist")
+    fer = load_dataset(args.input, cache_dir=args.cache_dir)
+    t = time.perf_counter()
+    masked = mask_dataset(fer, cfg, workers=args.workers, cache_dir=args.cache_dir, use_cache=not args.no_cache)
+    secs = time.perf_counter() - t
+    write_fer_csv(out, masked.images, fer.labels, fer.usage)
+    meta = out.with_name(out.name.removesuffix(".gz").removesuffix(".csv") + ".meta.csv")
+    fd, tmp = tempfile.mkstemp(dir=meta.parent, prefix=meta.name, suffix=".tmp")
+    with os.fdopen(fd, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["row", "emotion", "usage", "status", "mask_type", "color", "texture", "coverage"])
+        colors = list(COLORS)
+        for i in range(len(fer)):
+            w.writerow([int(fer.rows[i]), EMOTIONS[fer.labels[i]], USAGES[fer.usage[i]], STATUSES[masked.status[i]],
+                        MASK_TYPES[masked.mask_type[i]], colors[masked.color[i]], TEXTURES[masked.texture[i]],
+                        f"{masked.coverage[i]:.3f}"])
+    os.replace(tmp, meta)
+    print(f"masked {len(fer)} rows in {secs:.1f} s ({len(fer) / max(secs, 1e-9):.0f} rows/s) -> {out}, {meta}")
+    print(f"{'':<10}" + "".join(f"{s:>11}" for s in STATUSES) + f"{'total':>11}")
+    for k, e in enumerate(EMOTIONS):
+        sel = masked.status[fer.labels == k]
+        print(f"{e:<10}" + "".join(f"{int((sel == j).sum()):>11}" for j in range(len(STATUSES))) + f"{len(sel):>11}")
+    print(f"{'total':<10}" + "".join(f"{int((masked.status == j).sum()):>11}" for j in range(len(STATUSES)))
+          + f"{len(fer):>11}")
+    if args.preview:
+        idx = np.linspace(0, len(fer) - 1, min(args.preview, len(fer))).astype(int)
+        _preview(out.with_name(meta.name.removesuffix(".meta.csv") + ".preview.png"),
+                 [(fer.images[i], masked.images[i]) for i in idx])
+    return 0
+
+
+def cmd_images(args) -> int:
+    cfg = _config(args)
+    src, dst = Path(args.input), Path(args.out)
+    if not src.is_dir():
+        raise UsageError(f"{src}: not a folder")
+    dst.mkdir(parents=True, exist_ok=True)
+    files = sorted(p for p in src.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    finder = LandmarkFinder(cfg.landmarks)
+    no_face, unreadable, pairs, n_faces = [], [], [], 0
+    for k, path in enumerate(files):
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            unreadable.append(path)
+            continue
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        faces = finder.photo_landmarks(rgb)
+        if not faces:
+            no_face.append(path)
+            continue
+        out = rgb
+        for j, (points, _) in enumerate(faces):
+            out, _ = apply_mask(out, points, cfg.spec_for(k * 1000 + j))
+        n_faces += len(faces)
+        target = dst / path.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_png(target, cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
+        if len(pairs) < (args.preview or 0):
+            pairs.append((rgb, out))
+    print(f"masked {n_faces} faces in {len(files) - len(no_face) - len(unreadable)} of {len(files)} images -> {dst}")
+    for label, items in (("no face found", no_face), ("unreadable", unreadable)):
+        if items:
+            print(f"{label} ({len(items)}):")
+            for p in items:
+                print(f"  {p}")
+    if pairs:
+        _preview(dst / "preview.png", pairs)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m masking", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, fn, help_in, help_out in (("csv", cmd_csv, "FER-format .csv/.csv.gz or image-folder root",
+                                         "output FER-format .csv (OUT.meta.csv written beside it)"),
+                                        ("images", cmd_images, "folder of photos", "output folder")):
+        p = sub.add_parser(name)
+        p.add_argument("input", help=help_in)
+        p.add_argument("out", help=help_out)
+        p.add_argument("--mask-type", default="random", choices=MASK_TYPES + ("random",))
+        p.add_argument("--color", action="append", choices=list(COLORS), help="colour(s) to draw from (repeatable)")
+        p.add_argument("--texture", action="append", choices=TEXTURES, help="texture(s) to draw from (repeatable)")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--workers", type=int, default=default_workers())
+        p.add_argument("--preview", type=int, default=0, metavar="N", help="write a PNG grid of N before/after pairs")
+        p.add_argument("--cache-dir", default=None)
+        p.add_argument("--no-cache", action="store_true")
+        p.set_defaults(func=fn)
+    args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    try:
+        return args.func(args)
+    except (DatasetError, UsageError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Masking whole datasets: landmarks for every row (cached), then a seeded mask per row (cached).
+
+Work is split into chunks of rows across worker processes; every result depends only on the seed,
+the row id and the image, never on the worker count or chunking. Results are cached as `.npz`
+keyed by the dataset hash, the row ids and the config, written atomically.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing as mp
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from datasets import FERData
+from datasets.cache import atomic_save_npz, default_cache_dir, load_npz
+
+from .landmarks import STATUSES, LandmarkConfig, LandmarkFinder
+from .placement import apply_mask
+from .templates import COLORS, MASK_TYPES, TEXTURES, MaskSpec
+
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class MaskConfig:
+    """Which masks to draw. Per row, a type is drawn from `mask_types`, a colour from `colors` and a
+    texture from `textures` (an empty tuple means each type's own default), seeded by (seed, row id)."""
+
+    mask_types: tuple[str, ...] = MASK_TYPES
+    colors: tuple[str, ...] = ()
+    textures: tuple[str, ...] = ()
+    seed: int = 0
+    landmarks: LandmarkConfig = field(default_factory=LandmarkConfig)
+
+    def __post_init__(self):
+        for name, values, allowed in (("mask type", self.mask_types, MASK_TYPES), ("colour", self.colors, COLORS),
+                                      ("texture", self.textures, TEXTURES)):
+            bad = [v for v in values if v not in allowed]
+            if bad:
+                raise ValueError(f"unknown {name} {bad[0]!r}; expected one of {', '.join(allowed)}")
+        if not self.mask_types:
+            raise ValueError("at least one mask type is needed")
+
+    def spec_for(self, row: int) -> MaskSpec:
+        rng = np.random.default_rng([self.seed, int(row)])
+        kind = self.mask_types[rng.integers(len(self.mask_types))]
+        color = self.colors[rng.integers(len(self.colors))] if self.colors else ""
+        texture = self.textures[rng.integers(len(self.textures))] if self.textures else ""
+        return MaskSpec(kind, color, texture).resolved()
+
+
+@dataclass(frozen=True, eq=False)
+class MaskedSet:
+    """Masked images and per-row metadata, aligned with the FERData they came from.
+
+    images (N, 48, 48) uint8; rows (N,) int64; status (N,) uint8 into STATUSES; mask_type (N,) uint8
+    into MASK_TYPES; color (N,) uint8 into COLORS; texture (N,) uint8 into TEXTURES;
+    coverage (N,) float32, the fraction of the lower face the mask covers."""
+
+    images: np.ndarray
+    rows: np.ndarray
+    status: np.ndarray
+    mask_type: np.ndarray
+    color: np.ndarray
+    texture: np.ndarray
+    coverage: np.ndarray
+
+    def as_fer(self, fer: FERData) -> FERData:
+        """The same rows as `fer` with masked pixels."""
+        if not np.array_equal(fer.rows, self.rows):
+            raise ValueError("masked set and dataset hold different rows")
+        return FERData(self.images, fer.labels, fer.usage, fer.rows, fer.source_hash)
+
+
+def _key(fer: FERData, config: dict) -> str:
+    h = hashlib.sha256()
+    h.update(fer.source_hash.encode() or hashlib.sha256(fer.images.tobytes()).digest())
+    h.update(fer.rows.tobytes())
+    h.update(json.dumps(config, sort_keys=True).encode())
+    return h.hexdigest()[:24]
+
+
+# ------------------------------------------------------------------ worker processes
+
+_FINDER: LandmarkFinder | None = None  # one per worker process, built by the pool initializer
+
+
+def _init_worker(config: LandmarkConfig):
+    global _FINDER
+    _FINDER = LandmarkFinder(config)
+
+
+def _landmark_chunk(images: np.ndarray):
+    points = np.empty((len(images), 68, 2), np.float32)
+    status = np.empty(len(images), np.uint8)
+    for i, img in enumerate(images):
+        points[i], st = _FINDER.crop_landmarks(img)
+        status[i] = STATUSES.index(st)
+    return points, status
+
+
+def _mask_chunk(args):
+    images, points, rows, config = args
+    out = np.empty_like(images)
+    meta = np.empty((len(images), 3), np.uint8)
+    coverage = np.empty(len(images), np.float32)
+    for i in range(len(images)):
+        spec = config.spec_for(rows[i])
+        out[i], coverage[i] = apply_mask(images[i], points[i], spec)
+        meta[i] = (MASK_TYPES.index(spec.mask_type), list(COLORS).index(spec.color), TEXTURES.index(spec.texture))
+    return out, meta, coverage
+
+
+def _run_chunks(fn, tasks, n_rows, workers, desc, init=None, initargs=()):
+    results = []
+    bar = tqdm(total=n_rows, desc=desc, unit="row", disable=None, leave=False)
+    if workers <= 1:
+        if init:
+            init(*initargs)
+        for t in tasks:
+            results.append(fn(t))
+            bar.update(len(results[-1][0]))
+    else:
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        with ctx.Pool(workers, initializer=init, initargs=initargs) as pool:
+            for r in pool.imap(fn, tasks):
+                results.append(r)
+                bar.update(len(r[0]))
+    bar.close()
+    return results
+
+
+def _chunks(n: int, size: int = 256):
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+# ------------------------------------------------------------------ public API
+
+def find_landmarks(fer: FERData, config: LandmarkConfig = LandmarkConfig(), workers: int | None = None,
+                   cache_dir: str | Path | None = None, use_cache: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Landmarks for every row: ((N, 68, 2) float32 in 48x48 pixels, (N,) uint8 status into STATUSES)."""
+    path = Path(cache_dir or default_cache_dir()) / f"landmarks-{_key(fer, asdict(config))}-v{CACHE_VERSION}.npz"
+    cached = load_npz(path) if use_cache else None
+    if cached is not None and cached["points"].shape[0] == len(fer):
+        return cached["points"], cached["status"]
+    workers = workers or default_workers()
+    parts = _run_chunks(_landmark_chunk, [fer.images[s] for s in _chunks(len(fer))], len(fer), workers,
+                        "landmarks", _init_worker, (config,))
+    points = np.concatenate([p for p, _ in parts]) if parts else np.empty((0, 68, 2), np.float32)
+    status = np.concatenate([s for _, s in parts]) if parts else np.empty(0, np.uint8)
+    if use_cache:
+        atomic_save_npz(path, points=points, status=status)
+    return points, status
+
+
+def mask_dataset(fer: FERData, config: MaskConfig = MaskConfig(), workers: int | None = None,
+                 cache_dir: str | Path | None = None, use_cache: bool = True) -> MaskedSet:
+    """Mask every row of `fer` (none is dropped); cached by dataset hash, row ids and config."""
+    path = Path(cache_dir or default_cache_dir()) / f"masked-{_key(fer, asdict(config))}-v{CACHE_VERSION}.npz"
+    cached = load_npz(path) if use_cache else None
+    if cached is not None and np.array_equal(cached["rows"], fer.rows):
+        return MaskedSet(**cached)
+    points, status = find_landmarks(fer, config.landmarks, workers, cache_dir, use_cache)
+    workers = workers or default_workers()
+    tasks = [(fer.images[s], points[s], fer.rows[s], config) for s in _chunks(len(fer))]
+    parts = _run_chunks(_mask_chunk, tasks, len(fer), workers, "masks")
+    meta = np.concatenate([m for _, m, _ in parts]) if parts else np.empty((0, 3), np.uint8)
+    result = MaskedSet(
+        images=np.concatenate([o for o, _, _ in parts]) if parts else fer.images.copy(),
+        rows=fer.rows.copy(), status=status, mask_type=meta[:, 0], color=meta[:, 1], texture=meta[:, 2],
+        coverage=np.concatenate([c for _, _, c in parts]) if parts else np.empty(0, np.float32))
+    if use_cache:
+        atomic_save_npz(path, **{k: getattr(result, k) for k in
+                                 ("images", "rows", "status", "mask_type", "color", "texture", "coverage")})
+    return result

@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import csv
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+from datasets import FERData, load_fer2013
+from masking import (MASK_TYPES, STATUSES, LandmarkFinder, MaskConfig, MaskSpec, apply_mask, find_landmarks,
+                     mask_dataset)
+from masking.__main__ import main as masking_main
+
+
+@pytest.fixture(scope="module")
+def finder():
+    return LandmarkFinder()
+
+
+@pytest.fixture(scope="module")
+def astronaut_face(finder):
+    img = data.astronaut()
+    faces = finder.photo_landmarks(img)
+    assert len(faces) == 1
+    return img, faces[0][0]
+
+
+@pytest.mark.parametrize("mask_type", MASK_TYPES)
+def test_mask_covers_mouth_and_nose_not_eyes(astronaut_face, mask_type):
+    img, pts = astronaut_face
+    out, coverage = apply_mask(img, pts, MaskSpec(mask_type))
+    assert out.shape == img.shape and out.dtype == np.uint8
+    diff = np.abs(out.astype(int) - img.astype(int)).sum(-1)
+    at = lambda idx: np.array([diff[int(round(y)), int(round(x))] for x, y in pts[idx]])  # noqa: E731
+    assert (at(range(48, 68)) > 0).all(), "every mouth landmark is under the mask"
+    assert (at(range(31, 36)) > 0).all(), "the nose tip is under the mask"
+    assert (at(range(36, 48)) == 0).all(), "both eyes stay visible"
+    assert coverage > 0.8
+
+
+def test_grayscale_crop_stays_48x48_uint8(finder):
+    face = cv2.resize(cv2.cvtColor(data.astronaut()[40:260, 150:300], cv2.COLOR_RGB2GRAY), (48, 48))
+    pts, status = finder.crop_landmarks(face)
+    assert status in ("detected", "fallback")
+    out, _ = apply_mask(face, pts, MaskSpec("n95"))
+    assert out.shape == (48, 48) and out.dtype == np.uint8 and (out != face).any()
+
+
+def test_fallback_path_on_small_faces(finder):
+    faces = data.lfw_subset()[:10]  # 25x25 float faces: too small for the HOG window
+    for f in faces:
+        img = cv2.resize((f * 255).astype(np.uint8), (48, 48))
+        pts, status = finder.crop_landmarks(img, detect=False)
+        assert status in ("fallback", "canonical") and pts.shape == (68, 2)
+        # eyes above the mouth inside the frame
+        assert pts[36:48, 1].mean() < pts[48:68, 1].mean()
+
+
+def test_blank_and_noise_get_a_status(finder):
+    blank = np.full((48, 48), 128, np.uint8)
+    pts, status = finder.crop_landmarks(blank)
+    assert status == "canonical"
+    out, cov = apply_mask(blank, pts, MaskSpec("surgical"))
+    assert (out != blank).any() and cov > 0.5
+    noise = np.random.default_rng(0).integers(0, 256, (48, 48), dtype=np.uint8)
+    pts, status = finder.crop_landmarks(noise)
+    assert status in STATUSES
+    out, _ = apply_mask(noise, pts, MaskSpec("cloth", texture="checks"))
+    assert out.shape == (48, 48)
+
+
+def test_same_seed_same_mask_any_worker_count(synth_csv, tmp_path):
+    fer = load_fer2013(synth_csv, cache_dir=tmp_path)
+    cfg = MaskConfig(seed=3, textures=("none", "stripes", "dots"))
+    one = mask_dataset(fer, cfg, workers=1, use_cache=False)
+    two = mask_dataset(fer, cfg, workers=2, use_cache=False)
+    for k in ("images", "status", "mask_type", "color", "texture", "coverage"):
+        np.testing.assert_array_equal(getattr(one, k), getattr(two, k))
+    assert len(set(one.mask_type.tolist())) == 4  # all four types drawn
+    other = mask_dataset(fer, MaskConfig(seed=4), workers=1, use_cache=False)
+    assert (other.images != one.images).any()
+    # a subset gets the same mask per row as the whole set: keyed by row id, not position
+    sub = fer.take(np.arange(5, 40))
+    part = mask_dataset(sub, cfg, workers=1, use_cache=False)
+    np.testing.assert_array_equal(part.images, one.images[5:40])
+
+
+def test_every_row_masked_and_cached(synth_csv, tmp_path):
+    fer = load_fer2013(synth_csv, cache_dir=tmp_path)
+    masked = mask_dataset(fer, MaskConfig(), workers=2, cache_dir=tmp_path)
+    assert len(masked.images) == len(fer) and (masked.images != fer.images).reshape(len(fer), -1).any(1).all()
+    assert {p.name.split("-")[0] for p in tmp_path.glob("*.npz")} >= {"landmarks", "masked"}
+    again = mask_dataset(fer, MaskConfig(), workers=2, cache_dir=tmp_path)
+    np.testing.assert_array_equal(again.images, masked.images)
+    pts, status = find_landmarks(fer, cache_dir=tmp_path)
+    assert pts.shape == (len(fer), 68, 2) and np.array_equal(status, masked.status)
+    assert isinstance(masked.as_fer(fer), FERData)
+
+
+def test_cli_csv(synth_csv, tmp_path, capsys):
+    out = tmp_path / "masked.csv"
+    rc = masking_main(["csv", str(synth_csv), str(out), "--mask-type", "kn95", "--workers", "1",
+                       "--seed", "1", "--preview", "8", "--cache-dir", str(tmp_path / "c")])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "detected" in text and "total" in text
+    fer = load_fer2013(out, cache_dir=tmp_path / "c2")
+    src = load_fer2013(synth_csv, cache_dir=tmp_path / "c2")
+    np.testing.assert_array_equal(fer.labels, src.labels)
+    np.testing.assert_array_equal(fer.usage, src.usage)
+    with open(tmp_path / "masked.meta.csv") as f:
+        meta = list(csv.DictReader(f))
+    assert len(meta) == len(src) and {m["mask_type"] for m in meta} == {"kn95"}
+    assert [int(m["row"]) for m in meta] == list(range(len(src)))
+    assert (tmp_path / "masked.preview.png").stat().st_size > 1000
+
+
+def test_cli_bad_input_exit_2(tmp_path, capsys):
+    assert masking_main(["csv", str(tmp_path / "nope.csv"), str(tmp_path / "o.csv")]) == 2
+    assert "nope.csv" in capsys.readouterr().err
+    assert not (tmp_path / "o.csv").exists()
+    with pytest.raises(SystemExit) as e:
+        masking_main(["csv", "a.csv", "b.csv", "--mask-type", "balaclava"])
+    assert e.value.code == 2
+    assert masking_main(["images", str(tmp_path / "missing"), str(tmp_path / "o")]) == 2
+
+
+def test_cli_images(tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    cv2.imwrite(str(src / "astronaut.png"), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(src / "blank.png"), np.full((200, 200, 3), 90, np.uint8))
+    (src / "broken.jpg").write_bytes(b"not an image")
+    rc = masking_main(["images", str(src), str(tmp_path / "out"), "--preview", "2"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "masked 1 faces in 1 of 3 images" in text
+    assert "no face found (1)" in text and "blank.png" in text
+    assert "unreadable (1)" in text and "broken.jpg" in text
+    out = cv2.imread(str(tmp_path / "out" / "astronaut.png"))
+    assert out.shape == (512, 512, 3)
+    assert not (tmp_path / "out" / "blank.png").exists()
