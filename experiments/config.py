@@ -1,0 +1,80 @@
+"""Run configuration: frozen dataclasses and the three profiles (smoke, default, full)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+from masking import MASK_TYPES
+
+VARIANTS = ("clean", "masked", "mixed")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """ImageDataGenerator's parameters, implemented with Keras 3 preprocessing layers in tf.data.
+    rotation_range in degrees; shifts and zoom as fractions of the image size."""
+
+    rotation_range: float = 10.0
+    width_shift_range: float = 0.1
+    height_shift_range: float = 0.1
+    zoom_range: float = 0.1
+    horizontal_flip: bool = True
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One shared recipe, used unchanged for every variant."""
+
+    model: str = "maskfer_cnn"
+    width: int = 16                 # maskfer_cnn / resnet_small base width (ignored by report_cnn)
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "sgd"          # "sgd" (Nesterov momentum) or "adam"
+    learning_rate: float = 0.05     # peak, after linear warm-up; cosine decay to 0 afterwards
+    momentum: float = 0.9
+    warmup_epochs: float = 1.0
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    class_weights: bool = False     # inverse-frequency sample weights for the class imbalance
+    patience: int = 0               # early stopping on validation accuracy; 0 = run the whole schedule
+    flip_tta: bool = True           # average predictions over the image and its mirror at test time
+    jit_compile: bool = True
+    seed: int = 0
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    variants: tuple[str, ...] = ("clean", "masked")
+    profile: str = "default"
+    data: str | None = None         # FER2013 csv / csv.gz / image folders; None = synthetic (smoke only)
+    out: str = ""
+    train: TrainConfig = field(default_factory=TrainConfig)
+    train_mask_types: tuple[str, ...] = MASK_TYPES
+    test_mask_types: tuple[str, ...] = MASK_TYPES
+    mask_seed: int = 0
+    limit_rows: int = 0             # keep at most this many rows per split (0 = all); smoke runs
+    workers: int = 0                # masking processes; 0 = one per core
+    cache_dir: str | None = None
+    report: bool = True
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PROFILES: dict[str, TrainConfig] = {
+    # CI: one epoch on a few hundred rows, end to end.
+    "smoke": TrainConfig(epochs=1, batch_size=64, width=8, warmup_epochs=0.0, jit_compile=False),
+    # The 2-core CPU budget: both variants, evaluation and the report in under an hour.
+    "default": TrainConfig(),
+    # A GPU: a longer schedule and a wider network.
+    "full": TrainConfig(width=64, epochs=80, batch_size=128, learning_rate=0.05),
+}
+
+SMOKE_ROWS = 300
+
+
+def profile_config(profile: str, **overrides) -> TrainConfig:
+    """The profile's TrainConfig with the given fields replaced (None values are ignored)."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
+    return replace(PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None})

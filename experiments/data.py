@@ -1,0 +1,67 @@
+"""The tf.data input pipeline: uint8 images -> shuffled, augmented float32 batches.
+
+Keras 3 no longer exports ImageDataGenerator; its parameters (rotation_range, width/height_shift_range,
+zoom_range, horizontal_flip) are implemented here with Keras preprocessing layers mapped over batches
+inside tf.data, seeded so that the same seed gives the same batches.
+"""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+from .config import AugmentConfig
+
+N_CLASSES = 7
+
+
+def augmenter(cfg: AugmentConfig, seed: int) -> list:
+    """Keras preprocessing layers equivalent to ImageDataGenerator(**cfg)."""
+    aug = []
+    if cfg.horizontal_flip:
+        aug.append(layers.RandomFlip("horizontal", seed=seed))
+    if cfg.rotation_range:
+        aug.append(layers.RandomRotation(cfg.rotation_range / 360.0, fill_mode="nearest", seed=seed + 1))
+    if cfg.width_shift_range or cfg.height_shift_range:
+        aug.append(layers.RandomTranslation(cfg.height_shift_range, cfg.width_shift_range, fill_mode="nearest",
+                                            seed=seed + 2))
+    if cfg.zoom_range:
+        aug.append(layers.RandomZoom(cfg.zoom_range, cfg.zoom_range, fill_mode="nearest", seed=seed + 3))
+    return aug
+
+
+def class_weights(labels: np.ndarray) -> np.ndarray:
+    """(7,) float32 inverse-frequency weights with mean 1 over the rows."""
+    counts = np.bincount(labels, minlength=N_CLASSES).astype(np.float64)
+    w = np.where(counts > 0, len(labels) / (N_CLASSES * np.maximum(counts, 1)), 0.0)
+    return w.astype(np.float32)
+
+
+def train_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
+                  augment: AugmentConfig | None, weights: np.ndarray | None = None) -> tf.data.Dataset:
+    """Shuffled (reshuffled each epoch), augmented batches.
+
+    images (N, 48, 48) uint8, labels (N,) int. Yields (x (B, 48, 48, 1) float32 0..255, y (B, 7) one-hot)
+    and, with `weights` (7,), per-row sample weights.
+    """
+    ds = tf.data.Dataset.from_tensor_slices((images[..., None], labels.astype(np.int32)))
+    ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+    aug = augmenter(augment, seed) if augment else []
+    table = tf.constant(weights) if weights is not None else None
+
+    def prepare(x, y):
+        x = tf.cast(x, tf.float32)
+        for layer in aug:
+            x = layer(x, training=True)
+        x = tf.clip_by_value(x, 0.0, 255.0)
+        onehot = tf.one_hot(y, N_CLASSES)
+        return (x, onehot) if table is None else (x, onehot, tf.gather(table, y))
+
+    return ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+
+
+def eval_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int) -> tf.data.Dataset:
+    """Unshuffled, unaugmented batches of (x float32 0..255, y one-hot)."""
+    ds = tf.data.Dataset.from_tensor_slices((images[..., None].astype(np.float32),
+                                             tf.one_hot(labels.astype(np.int32), N_CLASSES)))
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

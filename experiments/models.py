@@ -1,0 +1,99 @@
+"""The model registry. Every model takes (N, 48, 48, 1) float32 pixels in 0..255, rescales them itself,
+and outputs the 7 softmax probabilities in `datasets.EMOTIONS` order, so a saved `.keras` file is
+usable on its own.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import keras
+from keras import layers
+
+from datasets import EMOTIONS
+
+N_CLASSES = len(EMOTIONS)
+
+
+def _conv_bn(x, filters: int, name: str, kernel: int = 3, strides: int = 1):
+    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.Activation("relu", name=f"{name}_relu")(x)
+
+
+def _inputs():
+    inp = keras.Input(shape=(48, 48, 1), dtype="float32", name="pixels")
+    return inp, layers.Rescaling(1.0 / 255.0, name="rescale")(inp)
+
+
+def maskfer_cnn(width: int = 16, dropout: float = 0.4) -> keras.Model:
+    """maskfer's default: a VGG-style CNN sized for the 2-core CPU budget. One conv at 48x48, then three
+    stages of two convs at 24, 12 and 6 pixels (width x 2, 4, 8), global pooling and one dense layer.
+    Every stage costs about the same; capacity sits at low resolution, where expressions are told apart."""
+    inp, x = _inputs()
+    x = _conv_bn(x, width, "s0a")
+    x = layers.MaxPooling2D(name="s0_pool")(x)
+    for stage, mult in enumerate((2, 4, 8), start=1):
+        x = _conv_bn(x, width * mult, f"s{stage}a")
+        x = _conv_bn(x, width * mult, f"s{stage}b")
+        if stage < 3:
+            x = layers.MaxPooling2D(name=f"s{stage}_pool")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(dropout, name="drop1")(x)
+    x = layers.Dense(width * 8, use_bias=False, name="fc")(x)
+    x = layers.BatchNormalization(name="fc_bn")(x)
+    x = layers.Activation("relu", name="fc_relu")(x)
+    x = layers.Dropout(dropout, name="drop2")(x)
+    out = layers.Dense(N_CLASSES, activation="softmax", name="probabilities")(x)
+    return keras.Model(inp, out, name="maskfer_cnn")
+
+
+def report_cnn(dropout: float = 0.25) -> keras.Model:
+    """The reference student report's CNN: Conv 128-128-64-32 with batch norm, three Dense-128 blocks."""
+    inp, x = _inputs()
+    for i, f in enumerate((128, 128, 64, 32)):
+        x = _conv_bn(x, f, f"c{i}")
+        x = layers.MaxPooling2D(name=f"c{i}_pool")(x)
+        x = layers.Dropout(dropout, name=f"c{i}_drop")(x)
+    x = layers.Flatten(name="flatten")(x)
+    for i in range(3):
+        x = layers.Dense(128, use_bias=False, name=f"d{i}")(x)
+        x = layers.BatchNormalization(name=f"d{i}_bn")(x)
+        x = layers.Activation("relu", name=f"d{i}_relu")(x)
+        x = layers.Dropout(dropout, name=f"d{i}_drop")(x)
+    out = layers.Dense(N_CLASSES, activation="softmax", name="probabilities")(x)
+    return keras.Model(inp, out, name="report_cnn")
+
+
+def resnet_small(width: int = 32, blocks: int = 2) -> keras.Model:
+    """A small ResNet: stem, three stages of `blocks` basic residual blocks at width x (1, 2, 4)."""
+    inp, x = _inputs()
+    x = _conv_bn(x, width, "stem")
+    for stage, mult in enumerate((1, 2, 4)):
+        for b in range(blocks):
+            stride = 2 if (b == 0 and stage > 0) else 1
+            name = f"r{stage}{b}"
+            y = _conv_bn(x, width * mult, f"{name}a", strides=stride)
+            y = layers.Conv2D(width * mult, 3, padding="same", use_bias=False, name=f"{name}b_conv")(y)
+            y = layers.BatchNormalization(name=f"{name}b_bn")(y)
+            if stride != 1 or x.shape[-1] != width * mult:
+                x = layers.Conv2D(width * mult, 1, strides=stride, use_bias=False, name=f"{name}_proj")(x)
+                x = layers.BatchNormalization(name=f"{name}_proj_bn")(x)
+            x = layers.Activation("relu", name=f"{name}_out")(layers.Add(name=f"{name}_add")([x, y]))
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(0.3, name="drop")(x)
+    out = layers.Dense(N_CLASSES, activation="softmax", name="probabilities")(x)
+    return keras.Model(inp, out, name="resnet_small")
+
+
+MODELS: dict[str, Callable[..., keras.Model]] = {
+    "maskfer_cnn": maskfer_cnn,
+    "report_cnn": report_cnn,
+    "resnet_small": resnet_small,
+}
+
+
+def build_model(name: str, **kwargs) -> keras.Model:
+    """Build a registered model by name; unknown names raise ValueError listing the choices."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
+    return MODELS[name](**kwargs)

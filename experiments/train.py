@@ -1,0 +1,144 @@
+"""Training one variant with the shared recipe: warm-up + cosine learning rate, checkpoint on validation
+accuracy, optional early stopping, resumable after an interruption (BackupAndRestore).
+
+The validation set is PublicTest; `train_model` refuses any PrivateTest row, so the final test set can
+never reach `fit` or a callback.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from datasets import USAGES, FERData
+
+from .config import TrainConfig
+from .data import class_weights, eval_dataset, train_dataset
+from .models import build_model
+
+PRIVATE = USAGES.index("PrivateTest")
+
+
+class WarmupCosine(keras.callbacks.Callback):
+    """Linear warm-up to the peak rate, then cosine decay to zero, set per batch; logs `learning_rate`."""
+
+    def __init__(self, peak: float, warmup_epochs: float, epochs: int, steps_per_epoch: int):
+        super().__init__()
+        self.peak, self.total = peak, max(1, epochs * steps_per_epoch)
+        self.warmup, self.steps, self.epoch = int(warmup_epochs * steps_per_epoch), steps_per_epoch, 0
+
+    def rate(self, step: int) -> float:
+        if step < self.warmup:
+            return self.peak * (step + 1) / self.warmup
+        t = (step - self.warmup) / max(1, self.total - self.warmup)
+        return 0.5 * self.peak * (1 + math.cos(math.pi * min(t, 1.0)))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.model.optimizer.learning_rate.assign(self.rate(self.epoch * self.steps + batch))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
+def check_no_private(*parts: FERData) -> None:
+    """Raise if any PrivateTest row is about to be used for training or validation."""
+    for part in parts:
+        if (part.usage == PRIVATE).any():
+            raise RuntimeError("PrivateTest rows must never reach training or validation")
+
+
+def _strategy() -> tf.distribute.Strategy:
+    gpus = tf.config.list_physical_devices("GPU")
+    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+
+
+def _best_so_far(history_csv: Path) -> float | None:
+    if not history_csv.exists():
+        return None
+    with open(history_csv) as f:
+        vals = [float(r["val_accuracy"]) for r in csv.DictReader(f) if r.get("val_accuracy")]
+    return max(vals) if vals else None
+
+
+def train_model(train: FERData, val: FERData, cfg: TrainConfig, out_dir: str | Path,
+                verbose: int = 2) -> keras.Model:
+    """Train on `train`, validate on `val`, write into `out_dir`; return the best-validation model.
+
+    Files: best.keras (best validation accuracy), history.csv (per epoch: loss, accuracy, val_loss,
+    val_accuracy, learning_rate), backup/ (deleted when training completes), train.json (summary).
+    Rerunning with the same out_dir after an interruption resumes from the last finished epoch.
+    """
+    check_no_private(train, val)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(cfg.seed)  # same initial weights for every variant
+    weights = class_weights(train.labels) if cfg.class_weights else None
+    ds_train = train_dataset(train.images, train.labels, cfg.batch_size, cfg.seed, cfg.augment, weights)
+    ds_val = eval_dataset(val.images, val.labels, max(cfg.batch_size, 256))
+    steps = math.ceil(len(train) / cfg.batch_size)
+    with _strategy().scope():
+        model = build_model(cfg.model, **({} if cfg.model == "report_cnn" else {"width": cfg.width}))
+        if cfg.optimizer == "sgd":
+            opt = keras.optimizers.SGD(cfg.learning_rate, momentum=cfg.momentum, nesterov=True,
+                                       weight_decay=cfg.weight_decay or None)
+        elif cfg.optimizer == "adam":
+            opt = keras.optimizers.AdamW(cfg.learning_rate, weight_decay=cfg.weight_decay)
+        else:
+            raise ValueError(f"unknown optimizer {cfg.optimizer!r}; expected sgd or adam")
+        model.compile(opt, keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+                      metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")], jit_compile=cfg.jit_compile)
+    history = out / "history.csv"
+    best = keras.callbacks.ModelCheckpoint(out / "best.keras", monitor="val_accuracy", mode="max",
+                                           save_best_only=True, initial_value_threshold=_best_so_far(history))
+    callbacks = [
+        WarmupCosine(cfg.learning_rate, cfg.warmup_epochs, cfg.epochs, steps),
+        keras.callbacks.CSVLogger(str(history), append=True),
+        best,
+        keras.callbacks.BackupAndRestore(str(out / "backup")),
+    ]
+    if cfg.patience:
+        callbacks.append(keras.callbacks.EarlyStopping("val_accuracy", patience=cfg.patience, mode="max"))
+    model.fit(ds_train, validation_data=ds_val, epochs=cfg.epochs, callbacks=callbacks, verbose=verbose)
+    _dedupe_history(history)
+    if not (out / "best.keras").exists():  # no epoch beat an earlier run's best: keep the final weights
+        model.save(out / "best.keras")
+    shutil.rmtree(out / "backup", ignore_errors=True)
+    best_model = keras.models.load_model(out / "best.keras")
+    (out / "train.json").write_text(json.dumps({"rows": len(train), "val_rows": len(val),
+                                                "best_val_accuracy": _best_so_far(history)}, indent=2))
+    return best_model
+
+
+def _dedupe_history(path: Path) -> None:
+    """Keep the last line per epoch (a resumed run may log an epoch twice)."""
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return
+    by_epoch = {int(r["epoch"]): r for r in rows}
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(by_epoch[e] for e in sorted(by_epoch))
+    tmp.replace(path)
+
+
+def predict_proba(model: keras.Model, images: np.ndarray, flip_tta: bool = True,
+                  batch_size: int = 512) -> np.ndarray:
+    """(N, 7) float32 probabilities for (N, 48, 48) uint8 images; with flip_tta, averaged with the mirror."""
+    x = images[..., None].astype(np.float32)
+    p = model.predict(x, batch_size=batch_size, verbose=0)
+    if flip_tta:
+        p = (p + model.predict(x[:, :, ::-1], batch_size=batch_size, verbose=0)) / 2
+    return p.astype(np.float32)
