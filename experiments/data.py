@@ -57,7 +57,9 @@ def train_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, seed:
         onehot = tf.one_hot(y, N_CLASSES)
         return (x, onehot) if table is None else (x, onehot, tf.gather(table, y))
 
-    return ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+    # Sequential map: each Keras random layer advances its own seeded state once per batch, in batch
+    # order, so the same seed gives the same augmented batches (parallel calls would race on that state).
+    return ds.map(prepare).prefetch(tf.data.AUTOTUNE)
 
 
 def eval_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int) -> tf.data.Dataset:

@@ -34,3 +34,13 @@ def real_csv() -> Path:
     if not path or not Path(path).is_file():
         pytest.skip("FER2013_CSV is not set to the real FER2013 file")
     return Path(path)
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory, synth_csv) -> Path:
+    """A real smoke run (1 epoch, synthetic rows) of clean + masked, shared by the experiment and report tests."""
+    from experiments.run import parse_args, run
+    root = tmp_path_factory.mktemp("smoke")
+    cfg = parse_args(["clean", "masked", "--profile", "smoke", "--data", str(synth_csv), "--out", str(root / "run"),
+                      "--cache-dir", str(root / "cache"), "--workers", "1"])
+    return run(cfg, "python -m experiments.run clean masked --profile smoke")

@@ -1,0 +1,155 @@
+"""Build RUN_DIR/report.html from a run folder of `experiments.run` (one self-contained HTML file)."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import jinja2
+import numpy as np
+
+from datasets import EMOTIONS
+
+from . import figures
+from .stats import bootstrap_ci, mcnemar_exact
+
+MAIN_TESTS = ("clean", "masked")
+
+
+def _read_json(path: Path):
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _history(path: Path) -> dict[str, list[float]] | None:
+    if not path.exists():
+        return None
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    keys = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
+    return {k: [float(r[k]) for r in rows if r.get(k) not in (None, "")] for k in keys}
+
+
+def _predictions(run: Path, train: str, test: str):
+    from experiments.evaluate import read_predictions  # the run folder's own format
+    path = run / "predictions" / f"{train}__{test.replace(':', '-')}.csv"
+    return read_predictions(path) if path.exists() else None
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.2f}"
+
+
+def _matrix(run: Path, results: list[dict]) -> tuple[list[str], list[str], dict]:
+    trains = list(dict.fromkeys(r["train"] for r in results))
+    tests = list(dict.fromkeys(r["test"] for r in results))
+    cells = {}
+    for r in results:
+        pred = _predictions(run, r["train"], r["test"])
+        ci_acc = ci_f1 = (None, None)
+        if pred is not None:
+            _, t, p, _ = pred
+            ci_acc, ci_f1 = bootstrap_ci(t, p, "accuracy"), bootstrap_ci(t, p, "macro_f1")
+        cells[(r["train"], r["test"])] = {**r, "ci_acc": ci_acc, "ci_f1": ci_f1}
+    return trains, tests, cells
+
+
+def _paired_tests(run: Path, models: list[str]) -> list[dict]:
+    pairs = [(("clean", "clean"), ("clean", "masked"), "masks on the clean model (clean vs masked test)")]
+    for other in ("masked", "mixed"):
+        pairs.append((("clean", "masked"), (other, "masked"), f"clean vs {other} model, on masked test"))
+        pairs.append((("clean", "clean"), (other, "clean"), f"clean vs {other} model, on clean test"))
+    pairs.append((("masked", "masked"), ("mixed", "masked"), "masked vs mixed model, on masked test"))
+    out = []
+    for a, b, label in pairs:
+        if a[0] not in models or b[0] not in models:
+            continue
+        pa, pb = _predictions(run, *a), _predictions(run, *b)
+        if pa is None or pb is None or not np.array_equal(pa[0], pb[0]):
+            continue
+        res = mcnemar_exact(pa[1] == pa[2], pb[1] == pb[2])
+        out.append({"label": label, "a": f"{a[0]} model on {a[1]} test", "b": f"{b[0]} model on {b[1]} test", **res})
+    return out
+
+
+def _headline(cells: dict, models: list[str]) -> str | None:
+    def acc(t, s):
+        c = cells.get((t, s))
+        return None if c is None else c["accuracy"]
+    cc, cm = acc("clean", "clean"), acc("clean", "masked")
+    if cc is None or cm is None:
+        return None
+    text = (f"Masks cost the clean model {100 * (cc - cm):.1f} points of accuracy "
+            f"({100 * cc:.1f}% on clean faces, {100 * cm:.1f}% on the same faces masked)")
+    wins = [f"{v} training wins back {100 * (acc(v, 'masked') - cm):.1f} "
+            f"({100 * acc(v, 'masked'):.1f}% on masked faces)" for v in ("masked", "mixed") if acc(v, "masked") is not None]
+    return text + ("; mask-aware training: " + "; ".join(wins) if wins else "") + "."
+
+
+def _saliency(run: Path, models: list[str], samples) -> str | None:
+    if samples is None or not models:
+        return None
+    import keras
+    from .saliency import per_emotion_maps
+    maps, faces = {}, {}
+    labels = samples["labels"]
+    mean_faces = {kind: np.stack([samples[kind][labels == k].mean(0) if (labels == k).any() else np.zeros((48, 48))
+                                  for k in range(7)]) for kind in ("clean", "masked")}
+    for variant in models:
+        path = run / variant / "model.keras"
+        if not path.exists():
+            continue
+        model = keras.models.load_model(path)
+        for kind in (("clean", "masked") if variant == "clean" else ("masked",)):
+            title = f"{variant} model, {kind} faces"
+            maps[title] = per_emotion_maps(model, samples[kind], labels)
+            faces[title] = mean_faces[kind]
+    return figures.saliency_grid(maps, faces) if maps else None
+
+
+def build_report(run_dir: str | Path) -> Path:
+    """Write RUN_DIR/report.html (atomically) and return its path. Missing pieces are noted, not fatal."""
+    run = Path(run_dir)
+    config = _read_json(run / "config.json") or {}
+    metrics = _read_json(run / "metrics.json")
+    masking = _read_json(run / "masking.json")
+    samples_path = run / "samples.npz"
+    samples = None
+    if samples_path.exists():
+        with np.load(samples_path, allow_pickle=False) as z:
+            samples = {k: z[k] for k in z.files}
+    results = metrics["results"] if metrics else []
+    models = [m for m in dict.fromkeys(r["train"] for r in results) if m != "majority"]
+    trains, tests, cells = _matrix(run, results)
+    ctx = {"run": str(run), "config": config, "metrics": metrics, "models": models, "emotions": EMOTIONS,
+           "trains": trains, "tests": tests, "cells": cells, "pct": _pct, "headline": _headline(cells, models),
+           "paired": _paired_tests(run, models), "masking": masking}
+    # Confusion matrices and per-emotion scores for the main conditions.
+    conf_cells = [(f"{t} model / {s} test", cells[(t, s)]["confusion"]) for t in models for s in MAIN_TESTS
+                  if (t, s) in cells]
+    ctx["confusion_png"] = figures.confusion_grid(conf_cells) if conf_cells else None
+    ctx["per_emotion"] = [(t, s, cells[(t, s)]["per_class"]) for t in models for s in MAIN_TESTS if (t, s) in cells]
+    drops = {t: [cells[(t, "clean")]["per_class"][e]["f1"] - cells[(t, "masked")]["per_class"][e]["f1"]
+                 for e in EMOTIONS] for t in models if (t, "clean") in cells and (t, "masked") in cells}
+    ctx["f1_drop_png"] = figures.f1_drop_chart(drops) if drops else None
+    histories = {v: h for v in models if (h := _history(run / v / "history.csv")) and h["loss"]}
+    ctx["curves_png"] = figures.training_curves(histories) if histories else None
+    ctx["faces_png"] = (figures.face_grid(samples["clean"], samples["masked"], samples["labels"])
+                        if samples is not None else None)
+    ctx["saliency_png"] = _saliency(run, models, samples)
+    train_types = set(config.get("config", {}).get("train_mask_types", []))
+    ctx["mask_type_tests"] = [s for s in tests if s.startswith("masked:")]
+    ctx["seen"] = {(t, s): (t in ("masked", "mixed") and s.split(":", 1)[1] in train_types)
+                   for t in models for s in ctx["mask_type_tests"]}
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+                             autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+                             undefined=jinja2.StrictUndefined)
+    html = env.get_template("report.html.j2").render(**ctx)
+    out = run / "report.html"
+    fd, tmp = tempfile.mkstemp(dir=run, prefix="report.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(html)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, out)
+    return out

@@ -1,0 +1,110 @@
+"""matplotlib figures, returned as embedded `data:image/png;base64,...` URIs (the report has no external files)."""
+from __future__ import annotations
+
+import base64
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from datasets import EMOTIONS  # noqa: E402
+
+SHORT = [e[:3] for e in EMOTIONS]
+
+
+def to_uri(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def confusion_grid(cells: list[tuple[str, np.ndarray]]) -> str:
+    """One row per cell: counts (shared colour scale) and row-normalised (0..1)."""
+    vmax = max(int(np.max(m)) for _, m in cells) or 1
+    fig, axes = plt.subplots(len(cells), 2, figsize=(8.4, 3.9 * len(cells)), squeeze=False)
+    for (title, m), (ax_c, ax_n) in zip(cells, axes):
+        m = np.asarray(m)
+        norm = m / np.maximum(m.sum(1, keepdims=True), 1)
+        for ax, data, fmt, vm, sub in ((ax_c, m, "d", vmax, "counts"), (ax_n, norm, ".2f", 1.0, "row-normalised")):
+            ax.imshow(data, cmap="Blues", vmin=0, vmax=vm)
+            ax.set_title(f"{title} — {sub}", fontsize=9)
+            ax.set_xticks(range(7), SHORT, fontsize=8)
+            ax.set_yticks(range(7), SHORT, fontsize=8)
+            ax.set_xlabel("predicted", fontsize=8)
+            ax.set_ylabel("true", fontsize=8)
+            for i in range(7):
+                for j in range(7):
+                    v = data[i, j]
+                    ax.text(j, i, format(v, fmt), ha="center", va="center", fontsize=6.5,
+                            color="white" if v > 0.6 * vm else "black")
+    fig.tight_layout()
+    return to_uri(fig)
+
+
+def f1_drop_chart(drops: dict[str, list[float]]) -> str:
+    """Grouped bars: per emotion, F1 on clean test minus F1 on masked test, one bar per model."""
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    n = max(len(drops), 1)
+    for i, (name, vals) in enumerate(drops.items()):
+        ax.bar(np.arange(7) + (i - (n - 1) / 2) * 0.8 / n, 100 * np.asarray(vals), 0.8 / n, label=f"{name} model")
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(range(7), EMOTIONS)
+    ax.set_ylabel("F1 drop, points (clean − masked)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return to_uri(fig)
+
+
+def training_curves(histories: dict[str, dict[str, list[float]]]) -> str:
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    for name, h in histories.items():
+        ep = np.arange(1, len(h["loss"]) + 1)
+        for ax, key in zip(axes, ("loss", "accuracy")):
+            line, = ax.plot(ep, h[key], label=f"{name} train")
+            if h.get(f"val_{key}"):
+                ax.plot(ep, h[f"val_{key}"], "--", color=line.get_color(), label=f"{name} validation")
+    for ax, key in zip(axes, ("loss", "accuracy")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(key)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return to_uri(fig)
+
+
+def face_grid(clean: np.ndarray, masked: np.ndarray, labels: np.ndarray, per_class: int = 6) -> str:
+    """Per emotion a row of clean faces above the same faces masked."""
+    fig, axes = plt.subplots(14, per_class, figsize=(per_class * 0.9, 14 * 0.9))
+    for k in range(7):
+        idx = np.flatnonzero(labels == k)[:per_class]
+        for j in range(per_class):
+            for r, src in ((2 * k, clean), (2 * k + 1, masked)):
+                ax = axes[r, j]
+                ax.axis("off")
+                if j < len(idx):
+                    ax.imshow(src[idx[j]], cmap="gray", vmin=0, vmax=255)
+            if j == 0:
+                axes[2 * k, 0].set_title(EMOTIONS[k], fontsize=8, loc="left")
+    fig.subplots_adjust(wspace=0.05, hspace=0.15)
+    return to_uri(fig)
+
+
+def saliency_grid(maps: dict[str, np.ndarray], faces: dict[str, np.ndarray]) -> str:
+    """Rows: one per map set (title -> (7, 48, 48)); columns: emotions; heat over the mean face."""
+    fig, axes = plt.subplots(len(maps), 7, figsize=(11, 1.75 * len(maps)), squeeze=False)
+    vmax = max(float(np.max(m)) for m in maps.values()) or 1.0
+    for r, (title, m) in enumerate(maps.items()):
+        for k in range(7):
+            ax = axes[r, k]
+            ax.imshow(faces[title][k], cmap="gray", vmin=0, vmax=255)
+            ax.imshow(np.clip(m[k], 0, None), cmap="inferno", alpha=0.55, vmin=0, vmax=vmax)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(EMOTIONS[k], fontsize=8)
+        axes[r, 0].set_ylabel(title, fontsize=7)
+    fig.tight_layout()
+    return to_uri(fig)

@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import csv
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from datasets import USAGES, load_fer2013
+from experiments import train as train_mod
+from experiments.config import AugmentConfig, profile_config
+from experiments.data import train_dataset
+from experiments.models import MODELS, build_model
+from experiments.run import main as run_main
+from experiments.run import parse_args, run
+
+
+def test_smoke_run_writes_the_whole_run_folder(smoke_run):
+    for name in ("config.json", "metrics.json", "masking.json", "samples.npz", "report.html"):
+        assert (smoke_run / name).exists(), name
+    config = json.loads((smoke_run / "config.json").read_text())
+    assert config["dataset_sha256"] and "keras" in config["versions"] and "durations" in config
+    metrics = json.loads((smoke_run / "metrics.json").read_text())
+    cells = {(r["train"], r["test"]) for r in metrics["results"]}
+    tests = {"clean", "masked", "masked:surgical", "masked:n95", "masked:kn95", "masked:cloth"}
+    assert cells == {(t, s) for t in ("majority", "clean", "masked") for s in tests}
+    for r in metrics["results"]:
+        assert 0 <= r["accuracy"] <= 1 and 0 <= r["macro_f1"] <= 1
+        assert np.array(r["confusion"]).sum() == metrics["test_rows"]
+        assert set(r["per_class"]) == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
+    with open(smoke_run / "clean" / "history.csv") as f:
+        hist = list(csv.DictReader(f))
+    assert len(hist) == 1 and {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"} <= set(hist[0])
+    with open(smoke_run / "predictions" / "masked__masked-n95.csv") as f:
+        preds = list(csv.DictReader(f))
+    assert len(preds) == metrics["test_rows"]
+    assert abs(sum(float(preds[0][f"p_{e}"]) for e in ("angry", "disgust", "fear", "happy", "sad", "surprise",
+                                                         "neutral")) - 1) < 1e-3
+
+
+def test_saved_model_is_self_contained(smoke_run):
+    model = keras.models.load_model(smoke_run / "clean" / "model.keras")
+    x = np.random.default_rng(0).uniform(0, 255, (3, 48, 48, 1)).astype("float32")
+    p = model.predict(x, verbose=0)
+    assert p.shape == (3, 7)
+    np.testing.assert_allclose(p.sum(1), 1, rtol=1e-4)
+
+
+def test_rerun_skips_finished_variants(smoke_run, monkeypatch, capsys):
+    def boom(*a, **k):
+        raise AssertionError("a finished variant was trained again")
+    monkeypatch.setattr(train_mod, "train_model", boom)
+    cfg = json.loads((smoke_run / "config.json").read_text())
+    args = ["clean", "masked", "--profile", "smoke", "--data", cfg["data"], "--out", str(smoke_run), "--no-report",
+            "--cache-dir", cfg["config"]["cache_dir"], "--workers", "1"]
+    run(parse_args(args))
+    assert capsys.readouterr().out.count("finished in an earlier run") == 2
+
+
+def test_private_test_never_reaches_training(synth_csv, tmp_path, monkeypatch):
+    fer = load_fer2013(synth_csv, cache_dir=tmp_path)
+    private_rows = set(fer.split("PrivateTest").rows.tolist())
+    seen = []
+    real = train_mod.train_model
+
+    def spy(train, val, cfg, out_dir, **kw):
+        seen.append((set(train.rows.tolist()), set(np.unique(train.usage).tolist()),
+                     set(val.rows.tolist()), set(np.unique(val.usage).tolist())))
+        return real(train, val, cfg, out_dir, **kw)
+
+    monkeypatch.setattr(train_mod, "train_model", spy)
+    run(parse_args(["clean", "mixed", "--profile", "smoke", "--data", str(synth_csv), "--out", str(tmp_path / "r"),
+                    "--cache-dir", str(tmp_path), "--workers", "1", "--no-report", "--test-mask-types", "n95"]))
+    assert len(seen) == 2
+    for train_rows, train_usage, val_rows, val_usage in seen:
+        assert train_usage == {USAGES.index("Training")} and val_usage == {USAGES.index("PublicTest")}
+        assert not (train_rows | val_rows) & private_rows
+    with pytest.raises(RuntimeError, match="PrivateTest"):
+        real(fer, fer.split("PrivateTest"), profile_config("smoke"), tmp_path / "x")
+
+
+def test_resume_after_interruption(synth_csv, tmp_path, monkeypatch):
+    fer = load_fer2013(synth_csv, cache_dir=tmp_path)
+    train, val = fer.split("Training"), fer.split("PublicTest")
+    cfg = profile_config("smoke", epochs=2)
+    original = keras.callbacks.BackupAndRestore.on_epoch_end
+
+    def interrupt(self, epoch, logs=None):
+        original(self, epoch, logs)
+        raise KeyboardInterrupt("killed after epoch 1")
+
+    monkeypatch.setattr(keras.callbacks.BackupAndRestore, "on_epoch_end", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train_mod.train_model(train, val, cfg, tmp_path / "v", verbose=0)
+    monkeypatch.setattr(keras.callbacks.BackupAndRestore, "on_epoch_end", original)
+    assert (tmp_path / "v" / "backup").exists()
+    begun = []
+    start = train_mod.WarmupCosine.on_epoch_begin
+    monkeypatch.setattr(train_mod.WarmupCosine, "on_epoch_begin",
+                        lambda self, epoch, logs=None: (begun.append(epoch), start(self, epoch, logs)))
+    model = train_mod.train_model(train, val, cfg, tmp_path / "v", verbose=0)
+    assert begun == [1], "the resumed run starts at the second epoch"
+    with open(tmp_path / "v" / "history.csv") as f:
+        assert [int(r["epoch"]) for r in csv.DictReader(f)] == [0, 1]
+    assert not (tmp_path / "v" / "backup").exists() and model.output_shape == (None, 7)
+
+
+def test_same_seed_same_pipeline_output(synth_arrays):
+    images, labels, _ = synth_arrays
+    def first_batches(seed):
+        ds = train_dataset(images[:96], labels[:96], 32, seed, AugmentConfig())
+        return [(x.numpy(), y.numpy()) for x, y in ds.take(2)]
+    a, b, c = first_batches(0), first_batches(0), first_batches(1)
+    for (xa, ya), (xb, yb) in zip(a, b):
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)
+    assert not np.array_equal(a[0][0], c[0][0])
+    assert a[0][0].dtype == np.float32 and a[0][0].shape == (32, 48, 48, 1) and a[0][0].max() <= 255
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_registry_models_take_pixels_and_give_probabilities(name):
+    model = build_model(name) if name == "report_cnn" else build_model(name, width=8)
+    assert model.input_shape == (None, 48, 48, 1) and model.output_shape == (None, 7)
+    with pytest.raises(ValueError, match="unknown model"):
+        build_model("vgg99")
+
+
+def test_cli_errors_exit_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        run_main(["clean", "sunglasses"])
+    assert e.value.code == 2
+    with pytest.raises(SystemExit) as e:
+        run_main(["clean", "--epochs", "0"])
+    assert e.value.code == 2
+    with pytest.raises(SystemExit) as e:
+        run_main(["masked", "--train-mask-types", "scarf"])
+    assert e.value.code == 2 and "scarf" in capsys.readouterr().err
+    assert run_main(["clean", "--data", str(tmp_path / "none.csv"), "--out", str(tmp_path / "o")]) == 2
+    assert "none.csv" in capsys.readouterr().err
+    bad = tmp_path / "bad.csv"
+    bad.write_text("emotion,pixels,Usage\n9,1 2,Training\n")
+    assert run_main(["clean", "--data", str(bad), "--out", str(tmp_path / "o2"), "--cache-dir", str(tmp_path)]) == 2
+    assert "line 2" in capsys.readouterr().err
+
+
+def test_default_profile_refuses_to_guess_data(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("FER2013_CSV", raising=False)
+    assert run_main(["clean", "--out", str(tmp_path / "o")]) == 2
+    assert "--data" in capsys.readouterr().err

@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reports import build_report
+from reports.__main__ import main as reports_main
+from reports.stats import bootstrap_ci, mcnemar_exact
+
+
+class _Collect(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.cells, self.refs, self.text, self.tags = [], [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.append(tag)
+        if "data-metric" in a:
+            self.cells.append(a)
+        for key in ("src", "href"):
+            if key in a:
+                self.refs.append(a[key])
+        if tag == "link" or tag == "script":
+            self.refs.append(a.get("src") or a.get("href") or tag)
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def _parse(path: Path) -> _Collect:
+    p = _Collect()
+    p.feed(path.read_text())
+    p.close()
+    return p
+
+
+def test_report_numbers_match_metrics(smoke_run):
+    html = smoke_run / "report.html"
+    parsed = _parse(html)
+    metrics = json.loads((smoke_run / "metrics.json").read_text())
+    expected = {(r["train"], r["test"], m): r[m] for r in metrics["results"] for m in ("accuracy", "macro_f1")}
+    got = {(c["data-train"], c["data-test"], c["data-metric"]): float(c["data-value"]) for c in parsed.cells}
+    assert got.keys() == expected.keys()
+    for k, v in expected.items():
+        assert got[k] == pytest.approx(v)
+    text = html.read_text()
+    for r in metrics["results"]:
+        assert f"{100 * r['accuracy']:.2f}" in text
+    for section in ("Summary", "Results matrix", "Paired tests", "Confusion matrices", "Per emotion",
+                    "Training curves", "Masking", "Where the models look", "Per mask type"):
+        assert section in text
+
+
+def test_report_is_self_contained(smoke_run):
+    parsed = _parse(smoke_run / "report.html")
+    assert parsed.refs, "figures are embedded"
+    for ref in parsed.refs:
+        assert ref.startswith("data:image/png;base64,") or ref.startswith("#"), ref[:60]
+    assert "script" not in parsed.tags and "link" not in parsed.tags
+    assert "http://" not in (smoke_run / "report.html").read_text()
+
+
+def test_strings_are_escaped_and_missing_pieces_noted(smoke_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run, run)
+    config = json.loads((run / "config.json").read_text())
+    config["command"] = "<script>alert('x')</script>"
+    (run / "config.json").write_text(json.dumps(config))
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["results"] = [r for r in metrics["results"] if r["train"] != "masked"]  # a clean-only run
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    for p in ("masking.json", "samples.npz"):
+        (run / p).unlink()
+    shutil.rmtree(run / "masked")
+    shutil.rmtree(run / "clean")
+    html = build_report(run).read_text()
+    assert "<script>alert" not in html and "&lt;script&gt;alert" in html
+    assert "No masking summary" in html and "No training history" in html and "No saliency maps" in html
+    assert "clean model on masked test" in html  # the clean-model paired test is still there
+
+
+def test_reports_cli(smoke_run, tmp_path, capsys):
+    assert reports_main([str(tmp_path)]) == 2
+    assert "not a run folder" in capsys.readouterr().err
+    assert reports_main([str(smoke_run)]) == 0
+
+
+def test_stats():
+    rng = np.random.default_rng(0)
+    t = rng.integers(0, 7, 500)
+    p = np.where(rng.random(500) < 0.7, t, rng.integers(0, 7, 500))
+    lo, hi = bootstrap_ci(t, p, "accuracy")
+    acc = (t == p).mean()
+    assert lo < acc < hi and hi - lo < 0.1
+    lo_f, hi_f = bootstrap_ci(t, p, "macro_f1")
+    assert 0 < lo_f < hi_f < 1
+    a = np.array([1] * 30 + [0] * 5 + [1] * 60, bool)
+    b = np.array([0] * 30 + [1] * 5 + [1] * 60, bool)
+    res = mcnemar_exact(a, b)
+    assert (res["a_only"], res["b_only"]) == (30, 5) and res["p_value"] < 0.001
+    assert mcnemar_exact(a, a)["p_value"] == 1.0
+
+
+@pytest.mark.slow
+def test_report_renders_in_headless_chromium(smoke_run, tmp_path):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        pytest.skip("chromium is not installed")
+    shot = tmp_path / "shot.png"
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,1600",
+                    f"--screenshot={shot}", (smoke_run / "report.html").as_uri()],
+                   check=True, timeout=120, capture_output=True)
+    from PIL import Image
+    img = np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
+    assert img.shape[0] > 500 and img.std() > 10, "the page rendered something"
+    assert (img < 128).mean() > 0.005, "dark text or figures are on the page"
