@@ -26,13 +26,14 @@ class TrainConfig:
 
     model: str = "maskfer_cnn"
     width: int = 16                 # maskfer_cnn / resnet_small base width (ignored by report_cnn)
-    epochs: int = 10
+    epochs: int = 12
     batch_size: int = 128
     optimizer: str = "sgd"          # "sgd" (Nesterov momentum) or "adam"
     learning_rate: float = 0.05     # peak, after linear warm-up; cosine decay to 0 afterwards
     momentum: float = 0.9
     warmup_epochs: float = 1.0
     weight_decay: float = 5e-4
+    dropout: float = 0.25
     label_smoothing: float = 0.1
     class_weights: bool = False     # inverse-frequency sample weights for the class imbalance
     patience: int = 0               # early stopping on validation accuracy; 0 = run the whole schedule

@@ -47,8 +47,9 @@ def maskfer_cnn(width: int = 16, dropout: float = 0.4) -> keras.Model:
     return keras.Model(inp, out, name="maskfer_cnn")
 
 
-def report_cnn(dropout: float = 0.25) -> keras.Model:
-    """The reference student report's CNN: Conv 128-128-64-32 with batch norm, three Dense-128 blocks."""
+def report_cnn(width: int = 0, dropout: float = 0.25) -> keras.Model:
+    """The reference student report's CNN: Conv 128-128-64-32 with batch norm, three Dense-128 blocks.
+    Its layer sizes are fixed; `width` is accepted for a uniform registry API and ignored."""
     inp, x = _inputs()
     for i, f in enumerate((128, 128, 64, 32)):
         x = _conv_bn(x, f, f"c{i}")
@@ -64,7 +65,7 @@ def report_cnn(dropout: float = 0.25) -> keras.Model:
     return keras.Model(inp, out, name="report_cnn")
 
 
-def resnet_small(width: int = 32, blocks: int = 2) -> keras.Model:
+def resnet_small(width: int = 32, dropout: float = 0.3, blocks: int = 2) -> keras.Model:
     """A small ResNet: stem, three stages of `blocks` basic residual blocks at width x (1, 2, 4)."""
     inp, x = _inputs()
     x = _conv_bn(x, width, "stem")
@@ -80,7 +81,7 @@ def resnet_small(width: int = 32, blocks: int = 2) -> keras.Model:
                 x = layers.BatchNormalization(name=f"{name}_proj_bn")(x)
             x = layers.Activation("relu", name=f"{name}_out")(layers.Add(name=f"{name}_add")([x, y]))
     x = layers.GlobalAveragePooling2D(name="gap")(x)
-    x = layers.Dropout(0.3, name="drop")(x)
+    x = layers.Dropout(dropout, name="drop")(x)
     out = layers.Dense(N_CLASSES, activation="softmax", name="probabilities")(x)
     return keras.Model(inp, out, name="resnet_small")
 

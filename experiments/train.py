@@ -87,7 +87,7 @@ def train_model(train: FERData, val: FERData, cfg: TrainConfig, out_dir: str | P
     ds_val = eval_dataset(val.images, val.labels, max(cfg.batch_size, 256))
     steps = math.ceil(len(train) / cfg.batch_size)
     with _strategy().scope():
-        model = build_model(cfg.model, **({} if cfg.model == "report_cnn" else {"width": cfg.width}))
+        model = build_model(cfg.model, width=cfg.width, dropout=cfg.dropout)
         if cfg.optimizer == "sgd":
             opt = keras.optimizers.SGD(cfg.learning_rate, momentum=cfg.momentum, nesterov=True,
                                        weight_decay=cfg.weight_decay or None)

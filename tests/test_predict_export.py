@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import csv
+import json
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+from experiments.export import main as export_main
+from experiments.predict import main as predict_main
+
+
+@pytest.fixture(scope="module")
+def model_path(smoke_run):
+    return smoke_run / "clean" / "model.keras"
+
+
+@pytest.fixture(scope="module")
+def astronaut_png(tmp_path_factory):
+    path = tmp_path_factory.mktemp("img") / "astronaut.png"
+    cv2.imwrite(str(path), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    return path
+
+
+def test_predict_image_json(model_path, astronaut_png, tmp_path, capsys):
+    assert predict_main([str(model_path), str(astronaut_png), "--out", str(tmp_path), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert len(res) == 1 and len(res[0]["faces"]) == 1
+    face = res[0]["faces"][0]
+    assert sum(face["probabilities"].values()) == pytest.approx(1, abs=1e-4)
+    assert face["label"] == max(face["probabilities"], key=face["probabilities"].get)
+    x, y, w, h = face["box"]
+    assert 100 < x < 260 and 30 < y < 150 and w > 60  # the astronaut's face
+    out = cv2.imread(str(tmp_path / "astronaut_annotated.png"))
+    assert out.shape == (512, 512, 3)
+
+
+def test_predict_with_mask(model_path, astronaut_png, tmp_path, capsys):
+    assert predict_main([str(model_path), str(astronaut_png), "--out", str(tmp_path), "--mask"]) == 0
+    assert "astronaut.png:" in capsys.readouterr().out
+    plain = cv2.imread(str(astronaut_png))
+    masked = cv2.imread(str(tmp_path / "astronaut_annotated.png"))
+    from masking import LandmarkFinder
+    points = LandmarkFinder().photo_landmarks(data.astronaut())[0][0]
+    diff = np.abs(masked.astype(int) - plain.astype(int)).sum(-1)
+    mouth = [diff[int(y), int(x)] for x, y in points[48:68]]
+    assert min(mouth) > 0, "the classified face wore a mask"
+
+
+def test_predict_video_frequency_table(model_path, tmp_path, capsys):
+    video = tmp_path / "clip.mp4"
+    img = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 5, (256, 256))
+    for k in range(6):
+        w.write(cv2.resize(np.roll(img, 4 * k, axis=1), (256, 256)))
+    w.release()
+    assert predict_main([str(model_path), str(video), "--out", str(tmp_path / "o")]) == 0
+    assert "6 frames" in capsys.readouterr().out
+    with open(tmp_path / "o" / "clip_emotions.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 7 and sum(int(r["count"]) for r in rows) == 6
+    assert sum(float(r["share"]) for r in rows) == pytest.approx(1)
+    assert (tmp_path / "o" / "clip_annotated.mp4").stat().st_size > 0
+
+
+def test_no_face_and_bad_inputs(model_path, tmp_path, capsys):
+    blank = tmp_path / "wall.png"
+    cv2.imwrite(str(blank), np.full((200, 200, 3), 120, np.uint8))
+    assert predict_main([str(model_path), str(blank), "--out", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"input": str(blank), "faces": []}]
+    assert predict_main([str(model_path), str(blank), "--out", str(tmp_path)]) == 0
+    assert "no face found" in capsys.readouterr().out
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 not really")
+    assert predict_main([str(model_path), str(broken), "--out", str(tmp_path)]) == 2
+    assert "broken.jpg" in capsys.readouterr().err
+    assert predict_main([str(tmp_path / "nope.keras"), str(blank)]) == 2
+    assert "nope.keras" in capsys.readouterr().err
+
+
+def test_export_tflite_agrees_with_keras(model_path, tmp_path, capsys):
+    rc = export_main([str(model_path), "--tflite", "--quantize", "float16", "--out", str(tmp_path),
+                      "--check-rows", "500"])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    agreements = [float(line.rsplit(" ", 1)[1].rstrip("%")) for line in text.splitlines() if "agreement" in line]
+    assert len(agreements) == 2 and min(agreements) >= 99.0, text
+    for name in ("model.tflite", "model.float16.tflite"):
+        assert (tmp_path / name).stat().st_size > 1000, name
+    assert export_main([str(tmp_path / "missing.keras"), "--tflite"]) == 2
+
+
+def test_export_int8_is_calibrated_and_checked(model_path, tmp_path, capsys):
+    # The smoke model is barely trained (near-uniform outputs), so int8 may flip low-margin rows here;
+    # the >= 99% agreement of int8 on a trained model is measured in BENCHMARKS.md. The check still runs
+    # and its verdict drives the exit code.
+    rc = export_main([str(model_path), "--tflite", "--quantize", "int8", "--out", str(tmp_path), "--check-rows", "200"])
+    out = capsys.readouterr()
+    line = [x for x in out.out.splitlines() if "int8.tflite" in x][0]
+    agree = float(line.rsplit(" ", 1)[1].rstrip("%"))
+    assert (rc == 0) == (agree >= 99.0) and agree > 50
+    assert (tmp_path / "model.int8.tflite").stat().st_size < (tmp_path / "model.tflite").stat().st_size
