@@ -79,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"{path}: not a loadable .keras model ({e})") from None
         if a.data:
             fer = load_dataset(a.data)
-            calib, check = fer.split("Training").images[:200], fer.split("PrivateTest").images[:a.check_rows]
+            train = fer.split("Training").images
+            pick = np.random.default_rng(0).choice(len(train), min(1000, len(train)), replace=False)
+            calib, check = train[np.sort(pick)], fer.split("PrivateTest").images[:a.check_rows]
         else:
             images, _, _ = make_synthetic(max(a.check_rows, 21) + 200, seed=1)
             calib, check = images[:200], images[200:200 + a.check_rows]
