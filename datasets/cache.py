@@ -7,13 +7,13 @@ edited one misses it. Files are written to a temporary name and renamed, and rea
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import platformdirs
 
+from .atomic import atomic_path
 from .fer2013 import FERData, file_sha256, load_csv_uncached
 
 CACHE_VERSION = 1
@@ -28,15 +28,8 @@ def default_cache_dir() -> Path:
 
 def atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
     """np.savez to a temporary file in the same folder, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def load_npz(path: Path) -> dict[str, np.ndarray] | None:

@@ -6,13 +6,13 @@ appears in every Usage, in the proportions 80 / 10 / 10 (Training / PublicTest /
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
+import gzip
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from .atomic import atomic_path
 from .fer2013 import EMOTIONS, SIDE, USAGES
 
 _SCALE = 4  # draw at 192x192, then shrink: smoother edges, like a real downsampled photo
@@ -82,21 +82,9 @@ def make_synthetic(rows: int = 700, seed: int = 0) -> tuple[np.ndarray, np.ndarr
 def write_fer_csv(path: str | Path, images: np.ndarray, labels: np.ndarray, usage: np.ndarray) -> None:
     """Write FER-format CSV (emotion,pixels,Usage) atomically; `.gz` suffix gives gzip."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        if path.suffix == ".gz":
-            import gzip
-            f = gzip.open(tmp, "wt", newline="")
-        else:
-            f = open(tmp, "w", newline="")
-        with f:
+    with atomic_path(path) as tmp:
+        with (gzip.open(tmp, "wt", newline="") if path.suffix == ".gz" else open(tmp, "w", newline="")) as f:
             w = csv.writer(f, lineterminator="\n")
             w.writerow(["emotion", "pixels", "Usage"])
             for img, lab, u in zip(images, labels, usage):
                 w.writerow([int(lab), " ".join(map(str, img.reshape(-1).tolist())), USAGES[int(u)]])
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

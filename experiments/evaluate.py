@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from datasets import EMOTIONS
+from datasets.atomic import atomic_path
 
 LABELS = list(range(len(EMOTIONS)))
 
@@ -37,13 +36,11 @@ def majority_proba(train_labels: np.ndarray, n: int) -> np.ndarray:
 
 def write_predictions(path: Path, rows: np.ndarray, y_true: np.ndarray, proba: np.ndarray) -> None:
     """CSV: row, true, pred, p_<emotion> x 7 (written to a temporary name, then renamed)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["row", "true", "pred"] + [f"p_{e}" for e in EMOTIONS])
         for r, t, p in zip(rows.tolist(), y_true.tolist(), proba):
             w.writerow([r, EMOTIONS[t], EMOTIONS[int(p.argmax())]] + [f"{v:.5f}" for v in p])
-    os.replace(tmp, path)
 
 
 def read_predictions(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

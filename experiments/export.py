@@ -7,13 +7,13 @@ rows) and checks that TFLite and Keras agree on the top-1 label for at least 99%
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from datasets.atomic import atomic_path
 from datasets import DatasetError, load_dataset, make_synthetic
 
 AGREEMENT_MIN = 0.99
@@ -94,9 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     for q in [None] + (a.quantize or []):
         flat = convert(model, q, calib)
         target = out_dir / f"{path.stem}{'' if q is None else '.' + q}.tflite"
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_bytes(flat)
-        os.replace(tmp, target)
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(flat)
         agree = agreement(model, flat, check)
         worst = min(worst, agree)
         print(f"{target}: {len(flat) / 1024:.1f} KiB; top-1 agreement with Keras on {len(check)} rows: {100 * agree:.1f}%")

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from datasets import EMOTIONS
+from datasets.atomic import atomic_path
 from masking import LandmarkFinder, MaskSpec, apply_mask
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
@@ -102,7 +103,8 @@ def predict_image(pred: Predictor, path: Path, out_dir: Path | None) -> dict:
     faces, shown = pred.faces(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(out_dir / f"{path.stem}_annotated.png"), cv2.cvtColor(annotate(shown, faces), cv2.COLOR_RGB2BGR))
+        with atomic_path(out_dir / f"{path.stem}_annotated.png") as tmp:
+            cv2.imwrite(str(tmp), cv2.cvtColor(annotate(shown, faces), cv2.COLOR_RGB2BGR))
     return {"input": str(path), "faces": [{"box": list(f.box), "label": f.label, "probabilities": f.probabilities}
                                           for f in faces]}
 
@@ -112,31 +114,30 @@ def predict_video(pred: Predictor, path: Path, out_dir: Path, every: int = 1) ->
     if not cap.isOpened():
         raise InputError(f"{path}: unreadable video")
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
-    out_dir.mkdir(parents=True, exist_ok=True)
     writer, counts, frames, last = None, dict.fromkeys(EMOTIONS, 0), 0, []
-    while True:
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        if frames % every == 0:
-            last, rgb = pred.faces(rgb)
-            for f in last:
-                counts[f.label] += 1
-        if writer is None:
-            h, w = rgb.shape[:2]
-            writer = cv2.VideoWriter(str(out_dir / f"{path.stem}_annotated.mp4"), cv2.VideoWriter_fourcc(*"mp4v"),
-                                     fps, (w, h))
-        writer.write(cv2.cvtColor(annotate(rgb, last), cv2.COLOR_RGB2BGR))
-        frames += 1
-    cap.release()
-    if writer is not None:
-        writer.release()
-    if frames == 0:
-        raise InputError(f"{path}: unreadable video (no frames)")
+    with atomic_path(out_dir / f"{path.stem}_annotated.mp4") as tmp_video:
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            if frames % every == 0:
+                last, rgb = pred.faces(rgb)
+                for f in last:
+                    counts[f.label] += 1
+            if writer is None:
+                h, w = rgb.shape[:2]
+                writer = cv2.VideoWriter(str(tmp_video), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+            writer.write(cv2.cvtColor(annotate(rgb, last), cv2.COLOR_RGB2BGR))
+            frames += 1
+        cap.release()
+        if writer is not None:
+            writer.release()
+        if frames == 0:
+            raise InputError(f"{path}: unreadable video (no frames)")
     total = sum(counts.values())
     table = [{"emotion": e, "count": c, "share": c / total if total else 0.0} for e, c in counts.items()]
-    with open(out_dir / f"{path.stem}_emotions.csv", "w", newline="") as f:
+    with atomic_path(out_dir / f"{path.stem}_emotions.csv") as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["emotion", "count", "share"], lineterminator="\n")
         w.writeheader()
         w.writerows(table)

@@ -22,6 +22,7 @@ import numpy as np
 
 from datasets import EMOTIONS, USAGES, DatasetError, FERData, default_cache_dir, load_dataset, make_synthetic
 from datasets import write_fer_csv
+from datasets.atomic import atomic_path
 from masking import COLORS, MASK_TYPES, STATUSES, TEXTURES, MaskConfig, mask_dataset
 
 from .config import PROFILES, SMOKE_ROWS, VARIANTS, RunConfig, profile_config
@@ -32,9 +33,8 @@ class RunError(ValueError):
 
 
 def _atomic_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2))
 
 
 def _versions() -> dict:
@@ -139,8 +139,8 @@ def run(cfg: RunConfig, command: str = "") -> Path:
         print(f"[3/5] training {variant} ({i + 1}/{len(cfg.variants)}): {len(train)} rows, "
               f"{cfg.train.epochs} epochs, validation {len(val)} PublicTest rows", flush=True)
         model = train_model(train, val, cfg.train, vdir)
-        model.save(vdir / "model.keras.tmp.keras")
-        os.replace(vdir / "model.keras.tmp.keras", vdir / "model.keras")
+        with atomic_path(vdir / "model.keras") as tmp:
+            model.save(tmp)
         (vdir / "best.keras").unlink(missing_ok=True)
         _atomic_json(vdir / "done.json", {"seconds": time.perf_counter() - t})
         durations[f"train_{variant}"] = time.perf_counter() - t
@@ -179,10 +179,9 @@ def run(cfg: RunConfig, command: str = "") -> Path:
 def _save_samples(out: Path, test: FERData, masked_images: np.ndarray, per_class: int = 32) -> None:
     """A few PrivateTest faces per emotion (clean and masked) for the report's grids and saliency maps."""
     idx = np.concatenate([np.flatnonzero(test.labels == k)[:per_class] for k in range(len(EMOTIONS))])
-    tmp = out / "samples.tmp.npz"
-    np.savez_compressed(tmp, rows=test.rows[idx], labels=test.labels[idx], clean=test.images[idx],
-                        masked=masked_images[idx])
-    os.replace(tmp, out / "samples.npz")
+    with atomic_path(out / "samples.npz") as tmp:
+        np.savez_compressed(tmp, rows=test.rows[idx], labels=test.labels[idx], clean=test.images[idx],
+                            masked=masked_images[idx])
 
 
 def _report(out: Path, t_start: float) -> None:

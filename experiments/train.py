@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from datasets import USAGES, FERData
+from datasets.atomic import atomic_path
 
 from .config import TrainConfig
 from .data import class_weights, eval_dataset, train_dataset
@@ -126,12 +127,10 @@ def _dedupe_history(path: Path) -> None:
     if not rows:
         return
     by_epoch = {int(r["epoch"]): r for r in rows}
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(by_epoch[e] for e in sorted(by_epoch))
-    tmp.replace(path)
 
 
 def predict_proba(model: keras.Model, images: np.ndarray, flip_tta: bool = True,

@@ -3,15 +3,14 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from datasets.atomic import atomic_path
 from datasets import EMOTIONS, USAGES, DatasetError, load_dataset, write_fer_csv
 
 from .landmarks import STATUSES, LandmarkFinder
@@ -36,10 +35,8 @@ def _atomic_png(path: Path, image_bgr: np.ndarray) -> None:
     ok, buf = cv2.imencode(path.suffix or ".png", image_bgr)
     if not ok:
         raise OSError(f"{path}: could not encode image")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(buf.tobytes())
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buf.tobytes())
 
 
 def _preview(path: Path, pairs: list[tuple[np.ndarray, np.ndarray]], size: int = 96) -> None:
@@ -67,8 +64,7 @@ def cmd_csv(args) -> int:
     secs = time.perf_counter() - t
     write_fer_csv(out, masked.images, fer.labels, fer.usage)
     meta = out.with_name(out.name.removesuffix(".gz").removesuffix(".csv") + ".meta.csv")
-    fd, tmp = tempfile.mkstemp(dir=meta.parent, prefix=meta.name, suffix=".tmp")
-    with os.fdopen(fd, "w", newline="") as f:
+    with atomic_path(meta) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["row", "emotion", "usage", "status", "mask_type", "color", "texture", "coverage"])
         colors = list(COLORS)
@@ -76,7 +72,6 @@ def cmd_csv(args) -> int:
             w.writerow([int(fer.rows[i]), EMOTIONS[fer.labels[i]], USAGES[fer.usage[i]], STATUSES[masked.status[i]],
                         MASK_TYPES[masked.mask_type[i]], colors[masked.color[i]], TEXTURES[masked.texture[i]],
                         f"{masked.coverage[i]:.3f}"])
-    os.replace(tmp, meta)
     print(f"masked {len(fer)} rows in {secs:.1f} s ({len(fer) / max(secs, 1e-9):.0f} rows/s) -> {out}, {meta}")
     print(f"{'':<10}" + "".join(f"{s:>11}" for s in STATUSES) + f"{'total':>11}")
     for k, e in enumerate(EMOTIONS):

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import jinja2
 import numpy as np
 
 from datasets import EMOTIONS
+from datasets.atomic import atomic_path
 
 from . import figures
 from .stats import bootstrap_ci, mcnemar_exact
@@ -147,9 +146,6 @@ def build_report(run_dir: str | Path) -> Path:
                              undefined=jinja2.StrictUndefined)
     html = env.get_template("report.html.j2").render(**ctx)
     out = run / "report.html"
-    fd, tmp = tempfile.mkstemp(dir=run, prefix="report.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(html)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        tmp.write_text(html, encoding="utf-8")
     return out

@@ -175,3 +175,17 @@ def test_real_fer2013_counts(real_csv, tmp_path):
     assert np.bincount(fer.labels).tolist() == [4953, 547, 5121, 8989, 6077, 4002, 6198]
     assert fer.images.shape == (35887, 48, 48)
     assert fer.images[0, 0, :4].tolist() == [70, 80, 82, 72]
+
+
+def test_atomic_path_leaves_nothing_half_written(tmp_path):
+    from datasets.atomic import atomic_path
+    target = tmp_path / "out" / "x.csv"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            assert tmp.suffix == ".csv" and tmp.parent == target.parent
+            tmp.write_text("partial")
+            raise RuntimeError("interrupted")
+    assert not target.exists() and list(target.parent.iterdir()) == []
+    with atomic_path(target) as tmp:
+        tmp.write_text("whole")
+    assert target.read_text() == "whole" and list(target.parent.iterdir()) == [target]
