@@ -25,7 +25,7 @@ class TrainConfig:
     """One shared recipe, used unchanged for every variant."""
 
     model: str = "maskfer_cnn"
-    width: int = 16                 # maskfer_cnn / resnet_small base width (ignored by report_cnn)
+    width: int = 48                 # maskfer_cnn / resnet_small base width (ignored by report_cnn)
     epochs: int = 12
     batch_size: int = 128
     optimizer: str = "sgd"          # "sgd" (Nesterov momentum) or "adam"
@@ -33,7 +33,7 @@ class TrainConfig:
     momentum: float = 0.9
     warmup_epochs: float = 1.0
     weight_decay: float = 5e-4
-    dropout: float = 0.25
+    dropout: float = 0.3
     label_smoothing: float = 0.1
     class_weights: bool = False     # inverse-frequency sample weights for the class imbalance
     patience: int = 0               # early stopping on validation accuracy; 0 = run the whole schedule
@@ -68,7 +68,7 @@ PROFILES: dict[str, TrainConfig] = {
     # The 2-core CPU budget: both variants, evaluation and the report in under an hour.
     "default": TrainConfig(),
     # A GPU: a longer schedule and a wider network.
-    "full": TrainConfig(width=64, epochs=80, batch_size=128, learning_rate=0.05),
+    "full": TrainConfig(width=96, epochs=60, batch_size=128, learning_rate=0.05),
 }
 
 SMOKE_ROWS = 300
