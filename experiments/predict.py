@@ -23,6 +23,8 @@ from datasets import EMOTIONS
 from datasets.atomic import atomic_path
 from masking import LandmarkFinder, MaskSpec, apply_mask
 
+from .train import predict_proba
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
 
@@ -76,9 +78,7 @@ class Predictor:
         if not found:
             return [], rgb
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        crops = np.stack([align_crop(gray, points) for points, _ in found])[..., None].astype(np.float32)
-        p = self.model.predict(crops, verbose=0)
-        p = (p + self.model.predict(crops[:, :, ::-1], verbose=0)) / 2
+        p = predict_proba(self.model, np.stack([align_crop(gray, points) for points, _ in found]))
         faces = [Face(tuple(int(v) for v in box), EMOTIONS[int(q.argmax())],
                       {e: float(q[k]) for k, e in enumerate(EMOTIONS)}) for (_, box), q in zip(found, p)]
         return faces, rgb

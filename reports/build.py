@@ -30,22 +30,27 @@ def _history(path: Path) -> dict[str, list[float]] | None:
     return {k: [float(r[k]) for r in rows if r.get(k) not in (None, "")] for k in keys}
 
 
-def _predictions(run: Path, train: str, test: str):
+def _read_all_predictions(run: Path, results: list[dict]) -> dict:
+    """{(train, test): (rows, true, pred, proba)} for every result whose predictions file exists; each file read once."""
     from experiments.evaluate import read_predictions  # the run folder's own format
-    path = run / "predictions" / f"{train}__{test.replace(':', '-')}.csv"
-    return read_predictions(path) if path.exists() else None
+    out = {}
+    for r in results:
+        path = run / "predictions" / f"{r['train']}__{r['test'].replace(':', '-')}.csv"
+        if path.exists():
+            out[(r["train"], r["test"])] = read_predictions(path)
+    return out
 
 
 def _pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.2f}"
 
 
-def _matrix(run: Path, results: list[dict]) -> tuple[list[str], list[str], dict]:
+def _matrix(results: list[dict], preds: dict) -> tuple[list[str], list[str], dict]:
     trains = list(dict.fromkeys(r["train"] for r in results))
     tests = list(dict.fromkeys(r["test"] for r in results))
     cells = {}
     for r in results:
-        pred = _predictions(run, r["train"], r["test"])
+        pred = preds.get((r["train"], r["test"]))
         ci_acc = ci_f1 = (None, None)
         if pred is not None:
             _, t, p, _ = pred
@@ -54,7 +59,7 @@ def _matrix(run: Path, results: list[dict]) -> tuple[list[str], list[str], dict]
     return trains, tests, cells
 
 
-def _paired_tests(run: Path, models: list[str]) -> list[dict]:
+def _paired_tests(preds: dict, models: list[str]) -> list[dict]:
     pairs = [(("clean", "clean"), ("clean", "masked"), "masks on the clean model (clean vs masked test)")]
     for other in ("masked", "mixed"):
         pairs.append((("clean", "masked"), (other, "masked"), f"clean vs {other} model, on masked test"))
@@ -64,7 +69,7 @@ def _paired_tests(run: Path, models: list[str]) -> list[dict]:
     for a, b, label in pairs:
         if a[0] not in models or b[0] not in models:
             continue
-        pa, pb = _predictions(run, *a), _predictions(run, *b)
+        pa, pb = preds.get(a), preds.get(b)
         if pa is None or pb is None or not np.array_equal(pa[0], pb[0]):
             continue
         res = mcnemar_exact(pa[1] == pa[2], pb[1] == pb[2])
@@ -120,10 +125,11 @@ def build_report(run_dir: str | Path) -> Path:
             samples = {k: z[k] for k in z.files}
     results = metrics["results"] if metrics else []
     models = [m for m in dict.fromkeys(r["train"] for r in results) if m != "majority"]
-    trains, tests, cells = _matrix(run, results)
+    preds = _read_all_predictions(run, results)
+    trains, tests, cells = _matrix(results, preds)
     ctx = {"run": str(run), "config": config, "metrics": metrics, "models": models, "emotions": EMOTIONS,
            "trains": trains, "tests": tests, "cells": cells, "pct": _pct, "headline": _headline(cells, models),
-           "paired": _paired_tests(run, models), "masking": masking}
+           "paired": _paired_tests(preds, models), "masking": masking}
     # Confusion matrices and per-emotion scores for the main conditions.
     conf_cells = [(f"{t} model / {s} test", cells[(t, s)]["confusion"]) for t in models for s in MAIN_TESTS
                   if (t, s) in cells]
