@@ -102,3 +102,38 @@ def test_export_int8_is_calibrated_and_checked(model_path, tmp_path, capsys):
     agree = float(line.rsplit(" ", 1)[1].rstrip("%"))
     assert (rc == 0) == (agree >= 99.0) and agree > 50
     assert (tmp_path / "model.int8.tflite").stat().st_size < (tmp_path / "model.tflite").stat().st_size
+
+
+def test_check_rows_follow_the_condition(synth_csv, tmp_path):
+    from datasets import load_dataset
+    from experiments.export import check_rows
+    from masking import MaskConfig, mask_dataset
+    fer = load_dataset(synth_csv, cache_dir=tmp_path)
+    run_config = {"train_mask_types": ["cloth"], "mask_seed": 3}
+    test = fer.split("PrivateTest").take(np.arange(10))
+    masked = mask_dataset(test, MaskConfig(mask_types=("cloth",), seed=3), cache_dir=tmp_path).images
+    calib, check, labels = check_rows(fer, "clean", 10, run_config, str(tmp_path))
+    train_images = {img.tobytes() for img in fer.split("Training").images}
+    assert len(calib) == len(train_images) and all(img.tobytes() in train_images for img in calib)
+    assert np.array_equal(check, test.images) and np.array_equal(labels, test.labels)
+    _, check_m, labels_m = check_rows(fer, "masked", 10, run_config, str(tmp_path))
+    assert np.array_equal(check_m, masked) and not np.array_equal(check_m, test.images)
+    assert np.array_equal(labels_m, test.labels)  # the same rows, only the pixels differ
+    _, check_x, _ = check_rows(fer, "mixed", 10, run_config, str(tmp_path))
+    assert np.array_equal(check_x[:5], test.images[:5]) and np.array_equal(check_x[5:], masked[5:])
+
+
+def test_export_masked_model_checks_masked_rows(smoke_run, synth_csv, tmp_path, capsys):
+    model = smoke_run / "masked" / "model.keras"
+    args = [str(model), "--tflite", "--quantize", "int16x8", "--out", str(tmp_path), "--data", str(synth_csv),
+            "--cache-dir", str(tmp_path / "cache"), "--check-rows", "20"]
+    rc = export_main(args)
+    out = capsys.readouterr().out
+    assert "check: 20 masked PrivateTest rows" in out, out
+    line = [x for x in out.splitlines() if "int16x8.tflite" in x][0]
+    assert (rc == 0) == (float(line.rsplit(" ", 1)[1].rstrip("%")) >= 99.0)
+    assert 0 < (tmp_path / "model.int16x8.tflite").stat().st_size < (tmp_path / "model.tflite").stat().st_size
+    export_main(args[:4] + ["--condition", "clean"] + args[4:])
+    assert "check: 20 clean PrivateTest rows" in capsys.readouterr().out
+    assert export_main([str(model), "--tflite", "--check-rows", "0"]) == 2
+    assert "--check-rows" in capsys.readouterr().err

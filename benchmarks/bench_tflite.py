@@ -1,0 +1,32 @@
+"""TFLite latency per face: `python benchmarks/bench_tflite.py FILE.tflite...`
+
+One 48x48 face per call (as a phone app would run it), one interpreter thread, 200 timed calls after 20
+warm-up calls; prints the median and 90th percentile in milliseconds.
+"""
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+
+def latency_ms(path: str, calls: int = 200, threads: int = 1) -> tuple[float, float]:
+    interp = tf.lite.Interpreter(model_path=path, num_threads=threads)
+    interp.allocate_tensors()
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    faces = np.random.default_rng(0).integers(0, 256, (calls + 20, 1, 48, 48, 1)).astype(np.float32)
+    times = []
+    for i, face in enumerate(faces):
+        t = time.perf_counter()
+        interp.set_tensor(inp["index"], face)
+        interp.invoke()
+        interp.get_tensor(out["index"])
+        if i >= 20:
+            times.append(time.perf_counter() - t)
+    return 1000 * float(np.median(times)), 1000 * float(np.percentile(times, 90))
+
+
+if __name__ == "__main__":
+    for path in sys.argv[1:]:
+        med, p90 = latency_ms(path)
+        print(f"{path}: median {med:.2f} ms, p90 {p90:.2f} ms per face (1 thread)", flush=True)
