@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field, replace
 from masking import MASK_TYPES
 
 VARIANTS = ("clean", "masked", "mixed")
+# The model registry's names (experiments.models.MODELS), kept here so parsing options does not import Keras.
+MODEL_NAMES = ("maskfer_cnn", "report_cnn", "resnet_small")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,10 @@ class TrainConfig:
     jit_compile: bool = True
     seed: int = 0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self):
+        if self.model not in MODEL_NAMES:
+            raise ValueError(f"unknown model {self.model!r}; expected one of {', '.join(MODEL_NAMES)}")
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from datasets import write_fer_csv
 from datasets.atomic import atomic_path
 from masking import COLORS, MASK_TYPES, STATUSES, TEXTURES, MaskConfig, mask_dataset
 
-from .config import PROFILES, SMOKE_ROWS, VARIANTS, RunConfig, profile_config
+from .config import MODEL_NAMES, PROFILES, SMOKE_ROWS, VARIANTS, RunConfig, profile_config
 
 
 class RunError(ValueError):
@@ -208,7 +208,7 @@ def parse_args(argv: list[str] | None) -> RunConfig:
     p.add_argument("--data", help="FER2013 .csv/.csv.gz or image folders (default: $FER2013_CSV; smoke: synthetic)")
     p.add_argument("--out", help="run folder (default runs/<timestamp>); rerunning into it resumes")
     p.add_argument("--epochs", type=int)
-    p.add_argument("--model", choices=["maskfer_cnn", "report_cnn", "resnet_small"])
+    p.add_argument("--model", choices=MODEL_NAMES)
     p.add_argument("--width", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--seed", type=int, help="initial weights, shuffling and augmentation")

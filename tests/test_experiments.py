@@ -9,7 +9,7 @@ import pytest
 
 from datasets import USAGES, load_fer2013
 from experiments import train as train_mod
-from experiments.config import AugmentConfig, profile_config
+from experiments.config import MODEL_NAMES, AugmentConfig, TrainConfig, profile_config
 from experiments.data import train_dataset
 from experiments.models import MODELS, build_model
 from experiments.run import main as run_main
@@ -125,6 +125,12 @@ def test_registry_models_take_pixels_and_give_probabilities(name):
     assert model.input_shape == (None, 48, 48, 1) and model.output_shape == (None, 7)
     with pytest.raises(ValueError, match="unknown model"):
         build_model("vgg99")
+
+
+def test_cli_model_names_match_the_registry():
+    assert set(MODEL_NAMES) == set(MODELS)
+    with pytest.raises(ValueError, match="unknown model 'vgg99'"):
+        TrainConfig(model="vgg99")
 
 
 def test_cli_errors_exit_2(tmp_path, capsys):
