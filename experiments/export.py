@@ -75,7 +75,10 @@ def run_condition(model_path: Path) -> tuple[str, dict]:
     config; ("clean", {}) for a model outside a run folder."""
     config_path = model_path.parent.parent / "config.json"
     if model_path.parent.name in CONDITIONS and config_path.is_file():
-        return model_path.parent.name, json.loads(config_path.read_text()).get("config", {})
+        try:
+            return model_path.parent.name, json.loads(config_path.read_text()).get("config", {})
+        except ValueError as e:
+            raise ValueError(f"{config_path}: not a run's config.json ({e})") from None
     return "clean", {}
 
 
@@ -90,10 +93,12 @@ def check_rows(fer: FERData, condition: str, n_check: int, run_config: dict,
                cache_dir: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Calibration images (<= 1000 random Training rows, seed 0), check images (the first `n_check`
     PrivateTest rows) and their labels, in `condition` (clean, masked, or mixed: half of each)."""
-    train = fer.split("Training")
+    train, test = fer.split("Training"), fer.split("PrivateTest")
+    for usage, part in (("Training", train), ("PrivateTest", test)):
+        if len(part) == 0:
+            raise ValueError(f"the data has no {usage} rows; export needs them for calibration and the check")
     calib = train.take(np.sort(np.random.default_rng(0).choice(len(train), min(CALIBRATION_ROWS, len(train)),
                                                                replace=False)))
-    test = fer.split("PrivateTest")
     check = test.take(np.arange(min(n_check, len(test))))
     if condition == "clean":
         return calib.images, check.images, check.labels

@@ -137,3 +137,18 @@ def test_export_masked_model_checks_masked_rows(smoke_run, synth_csv, tmp_path, 
     assert "check: 20 clean PrivateTest rows" in capsys.readouterr().out
     assert export_main([str(model), "--tflite", "--check-rows", "0"]) == 2
     assert "--check-rows" in capsys.readouterr().err
+
+
+def test_export_bad_run_config_and_missing_split(smoke_run, synth_csv, tmp_path, capsys):
+    import shutil
+    from datasets import FERData
+    from experiments.export import check_rows
+    run = tmp_path / "run"
+    (run / "masked").mkdir(parents=True)
+    shutil.copy(smoke_run / "masked" / "model.keras", run / "masked" / "model.keras")
+    (run / "config.json").write_text("{not json")
+    assert export_main([str(run / "masked" / "model.keras"), "--tflite", "--out", str(tmp_path)]) == 2
+    assert "config.json" in capsys.readouterr().err
+    no_test = FERData(np.zeros((3, 48, 48), np.uint8), np.zeros(3, np.uint8), np.zeros(3, np.uint8), np.arange(3))
+    with pytest.raises(ValueError, match="no PrivateTest rows"):
+        check_rows(no_test, "clean", 10, {})
