@@ -59,15 +59,27 @@ def convert(model, quantize: str | None, calibration: np.ndarray | None = None) 
 
 
 def tflite_predict(flatbuffer: bytes, images: np.ndarray) -> np.ndarray:
-    """(N, 7) probabilities from the TFLite interpreter for (N, 48, 48) uint8 images."""
+    """(N, 7) probabilities from the TFLite interpreter for (N, 48, 48) images (uint8, or float 0..255)."""
     import tensorflow as tf
     interp = tf.lite.Interpreter(model_content=flatbuffer)
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
     interp.resize_tensor_input(inp["index"], [len(images), 48, 48, 1])
     interp.allocate_tensors()
-    interp.set_tensor(inp["index"], images[..., None].astype(np.float32))
+    interp.set_tensor(inp["index"], images[..., None].astype(np.float32))  # uint8 or float pixels 0..255
     interp.invoke()
     return interp.get_tensor(out["index"])
+
+
+class TFLiteModel:
+    """A `.tflite` file behind Keras's `predict(x)` call: x (N, 48, 48, 1) float32 pixels -> (N, 7) float32
+    probabilities, so `experiments.predict` and `experiments.train.predict_proba` take either kind."""
+
+    def __init__(self, path: str | Path):
+        self.flatbuffer = Path(path).read_bytes()
+        tflite_predict(self.flatbuffer, np.zeros((1, 48, 48), np.uint8))  # fails here on a bad file
+
+    def predict(self, x: np.ndarray, batch_size: int = 512, verbose: int = 0) -> np.ndarray:
+        return tflite_predict(self.flatbuffer, np.asarray(x, np.float32)[..., 0])
 
 
 def run_condition(model_path: Path) -> tuple[str, dict]:

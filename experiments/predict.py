@@ -5,7 +5,8 @@ Faces are found with dlib's detector, aligned by the eye landmarks, cropped and 
 grayscale the way FER2013 rows look, and classified (with the same flip averaging as evaluation).
 Images get an annotated copy; a video gets an annotated video and a table of how often each emotion
 was predicted over its frames. `--mask` masks each face first, to show what the model says when the
-same person wears a mask.
+same person wears a mask. MODEL may also be a `.tflite` file from `experiments.export`, to see what the
+phone-sized model says.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from datasets import EMOTIONS
 from datasets.atomic import atomic_path
-from masking import LandmarkFinder, MaskSpec, apply_mask
+from masking import MASK_TYPES, LandmarkFinder, MaskSpec, apply_mask
 
 from .train import predict_proba
 
@@ -55,17 +56,18 @@ def align_crop(gray: np.ndarray, points: np.ndarray, size: int = 48, margin: flo
 
 
 class Predictor:
-    """Loads a `.keras` model once and classifies every face in RGB frames."""
+    """Loads a `.keras` or `.tflite` model once and classifies every face in RGB frames."""
 
     def __init__(self, model_path: str | Path, mask: bool = False, mask_type: str = "surgical"):
         import keras
+        from .export import TFLiteModel
         path = Path(model_path)
         if not path.is_file():
             raise InputError(f"{path}: no such model file")
         try:
-            self.model = keras.models.load_model(path)
-        except Exception as e:  # keras raises many types for a bad file
-            raise InputError(f"{path}: not a loadable .keras model ({e})") from None
+            self.model = TFLiteModel(path) if path.suffix == ".tflite" else keras.models.load_model(path)
+        except Exception as e:  # keras and TFLite raise many types for a bad file
+            raise InputError(f"{path}: not a loadable {path.suffix or 'model'} file ({e})") from None
         self.finder = LandmarkFinder()
         self.mask = MaskSpec(mask_type) if mask else None
 
@@ -160,12 +162,12 @@ def _expand(inputs: list[str]) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m experiments.predict", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("model", help="a .keras model from a run folder")
+    ap.add_argument("model", help="a .keras model from a run folder, or a .tflite file that export wrote")
     ap.add_argument("inputs", nargs="+", help="images, folders or videos")
     ap.add_argument("--out", default="predictions", help="folder for annotated copies (default ./predictions)")
     ap.add_argument("--json", action="store_true", help="print one JSON list of results")
     ap.add_argument("--mask", action="store_true", help="mask each detected face before classifying it")
-    ap.add_argument("--mask-type", default="surgical", choices=["surgical", "n95", "kn95", "cloth"])
+    ap.add_argument("--mask-type", default="surgical", choices=MASK_TYPES)
     ap.add_argument("--every", type=int, default=1, help="classify every Nth video frame")
     a = ap.parse_args(argv)
     try:

@@ -152,3 +152,19 @@ def test_export_bad_run_config_and_missing_split(smoke_run, synth_csv, tmp_path,
     no_test = FERData(np.zeros((3, 48, 48), np.uint8), np.zeros(3, np.uint8), np.zeros(3, np.uint8), np.arange(3))
     with pytest.raises(ValueError, match="no PrivateTest rows"):
         check_rows(no_test, "clean", 10, {})
+
+
+def test_predict_with_an_exported_tflite_file(model_path, astronaut_png, tmp_path, capsys):
+    assert export_main([str(model_path), "--tflite", "--out", str(tmp_path), "--check-rows", "50"]) == 0
+    capsys.readouterr()
+    results = {}
+    for name, path in (("keras", model_path), ("tflite", tmp_path / "model.tflite")):
+        assert predict_main([str(path), str(astronaut_png), "--out", str(tmp_path / name), "--json"]) == 0
+        results[name] = json.loads(capsys.readouterr().out)[0]["faces"][0]
+    assert results["tflite"]["box"] == results["keras"]["box"]
+    for emotion, p in results["keras"]["probabilities"].items():
+        assert results["tflite"]["probabilities"][emotion] == pytest.approx(p, abs=1e-4)
+    broken = tmp_path / "broken.tflite"
+    broken.write_bytes(b"TFL3 not a flatbuffer")
+    assert predict_main([str(broken), str(astronaut_png), "--out", str(tmp_path)]) == 2
+    assert "broken.tflite" in capsys.readouterr().err
