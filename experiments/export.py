@@ -58,28 +58,35 @@ def convert(model, quantize: str | None, calibration: np.ndarray | None = None) 
         return conv.convert()
 
 
-def tflite_predict(flatbuffer: bytes, images: np.ndarray) -> np.ndarray:
-    """(N, 7) probabilities from the TFLite interpreter for (N, 48, 48) images (uint8, or float 0..255)."""
-    import tensorflow as tf
-    interp = tf.lite.Interpreter(model_content=flatbuffer)
-    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
-    interp.resize_tensor_input(inp["index"], [len(images), 48, 48, 1])
-    interp.allocate_tensors()
-    interp.set_tensor(inp["index"], images[..., None].astype(np.float32))  # uint8 or float pixels 0..255
-    interp.invoke()
-    return interp.get_tensor(out["index"])
-
-
 class TFLiteModel:
-    """A `.tflite` file behind Keras's `predict(x)` call: x (N, 48, 48, 1) float32 pixels -> (N, 7) float32
-    probabilities, so `experiments.predict` and `experiments.train.predict_proba` take either kind."""
+    """A TFLite flatbuffer behind Keras's `predict(x)` call, so `experiments.predict` and
+    `experiments.train.predict_proba` take either kind of model.
 
-    def __init__(self, path: str | Path):
-        self.flatbuffer = Path(path).read_bytes()
-        tflite_predict(self.flatbuffer, np.zeros((1, 48, 48), np.uint8))  # fails here on a bad file
+    One interpreter is kept and resized only when the batch size changes (video frames reuse it)."""
+
+    def __init__(self, flatbuffer: bytes):
+        import tensorflow as tf
+        self.interpreter = tf.lite.Interpreter(model_content=flatbuffer)  # raises on a bad file
+        self._input = self.interpreter.get_input_details()[0]["index"]
+        self._output = self.interpreter.get_output_details()[0]["index"]
+        self._batch = 0
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "TFLiteModel":
+        model = cls(Path(path).read_bytes())
+        model.predict(np.zeros((1, 48, 48, 1), np.float32))  # a truncated file fails here, not mid-video
+        return model
 
     def predict(self, x: np.ndarray, batch_size: int = 512, verbose: int = 0) -> np.ndarray:
-        return tflite_predict(self.flatbuffer, np.asarray(x, np.float32)[..., 0])
+        """x (N, 48, 48, 1) pixels 0..255 -> (N, 7) float32 probabilities. batch_size and verbose are
+        accepted for Keras's signature; the whole batch runs in one call."""
+        if len(x) != self._batch:
+            self.interpreter.resize_tensor_input(self._input, [len(x), 48, 48, 1])
+            self.interpreter.allocate_tensors()
+            self._batch = len(x)
+        self.interpreter.set_tensor(self._input, np.asarray(x, np.float32))
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self._output)  # a copy, safe across calls
 
 
 def run_condition(model_path: Path) -> tuple[str, dict]:
@@ -94,11 +101,17 @@ def run_condition(model_path: Path) -> tuple[str, dict]:
     return "clean", {}
 
 
-def _masked(fer: FERData, run_config: dict, cache_dir: str | None) -> FERData:
+def _in_condition(part: FERData, condition: str, run_config: dict, cache_dir: str | None) -> np.ndarray:
+    """(N, 48, 48) uint8 images of `part` as seen in `condition`; mixed masks the second half only. Masks use
+    the run's training mask types and seed."""
+    start = {"clean": len(part), "masked": 0, "mixed": len(part) // 2}[condition]
+    if start == len(part):
+        return part.images
     from masking import MASK_TYPES, MaskConfig, mask_dataset
     mcfg = MaskConfig(mask_types=tuple(run_config.get("train_mask_types", MASK_TYPES)),
                       seed=int(run_config.get("mask_seed", 0)))
-    return mask_dataset(fer, mcfg, cache_dir=cache_dir).as_fer(fer)
+    masked = mask_dataset(part.take(np.arange(start, len(part))), mcfg, cache_dir=cache_dir).images
+    return np.concatenate([part.images[:start], masked])
 
 
 def check_rows(fer: FERData, condition: str, n_check: int, run_config: dict,
@@ -112,14 +125,8 @@ def check_rows(fer: FERData, condition: str, n_check: int, run_config: dict,
     calib = train.take(np.sort(np.random.default_rng(0).choice(len(train), min(CALIBRATION_ROWS, len(train)),
                                                                replace=False)))
     check = test.take(np.arange(min(n_check, len(test))))
-    if condition == "clean":
-        return calib.images, check.images, check.labels
-    calib_m, check_m = _masked(calib, run_config, cache_dir), _masked(check, run_config, cache_dir)
-    if condition == "masked":
-        return calib_m.images, check_m.images, check.labels
-    half_c, half_k = len(calib) // 2, len(check) // 2  # mixed: first half clean, second half masked
-    return (np.concatenate([calib.images[:half_c], calib_m.images[half_c:]]),
-            np.concatenate([check.images[:half_k], check_m.images[half_k:]]), check.labels)
+    return (_in_condition(calib, condition, run_config, cache_dir),
+            _in_condition(check, condition, run_config, cache_dir), check.labels)
 
 
 def _synthetic(rows: int) -> FERData:
@@ -172,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         target = out_dir / f"{path.stem}{'' if q is None else '.' + q}.tflite"
         with atomic_path(target) as tmp:
             tmp.write_bytes(flat)
-        top = tflite_predict(flat, check).argmax(1)
+        top = TFLiteModel(flat).predict(check[..., None]).argmax(1)
         agree = float((top == keras_proba.argmax(1)).mean())
         worst = min(worst, agree)
         print(f"{target}: {len(flat) / 1024:.1f} KiB; accuracy {100 * (top == labels).mean():.1f}%; "

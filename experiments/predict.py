@@ -65,7 +65,7 @@ class Predictor:
         if not path.is_file():
             raise InputError(f"{path}: no such model file")
         try:
-            self.model = TFLiteModel(path) if path.suffix == ".tflite" else keras.models.load_model(path)
+            self.model = TFLiteModel.from_file(path) if path.suffix == ".tflite" else keras.models.load_model(path)
         except Exception as e:  # keras and TFLite raise many types for a bad file
             raise InputError(f"{path}: not a loadable {path.suffix or 'model'} file ({e})") from None
         self.finder = LandmarkFinder()
