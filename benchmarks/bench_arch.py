@@ -1,5 +1,5 @@
 """Training throughput of candidate CNN layouts (batch 128; pass any argument for jit_compile=True)."""
-import time, sys, numpy as np, tensorflow as tf, keras
+import time, sys, tensorflow as tf, keras
 from keras import layers
 def cbr(x, f, bn=True):
     x = layers.Conv2D(f, 3, padding="same", use_bias=not bn)(x)

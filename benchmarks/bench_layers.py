@@ -1,5 +1,5 @@
 """Per-layer training throughput (forward + backward + SGD step, batch 128) on this CPU: why maskfer_cnn is wide at low resolution."""
-import time, numpy as np, tensorflow as tf, keras
+import time, tensorflow as tf, keras
 from keras import layers
 def bench(name, shape, layer_fn, macs, bs=128, jit=False):
     x = tf.random.normal((bs,)+shape)

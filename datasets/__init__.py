@@ -1,11 +1,11 @@
 """FER2013 dataset stage: CSV or image folders -> 48x48 uint8 images, labels, usage and row ids."""
 from .cache import default_cache_dir, load_fer2013
-from .fer2013 import (COLUMNS, EMOTIONS, N_PIXELS, SIDE, USAGES, DatasetError, FERData, file_sha256,
-                      load_csv_uncached, parse_csv_bytes)
+from .fer2013 import (COLUMNS, EMOTIONS, IMAGE_SUFFIXES, N_CLASSES, N_PIXELS, SIDE, USAGES, DatasetError, FERData,
+                      file_sha256, load_csv_uncached, parse_csv_bytes)
 from .folders import load_image_folders
 from .synth import make_synthetic, write_fer_csv
 
-__all__ = ["COLUMNS", "EMOTIONS", "N_PIXELS", "SIDE", "USAGES", "DatasetError", "FERData", "default_cache_dir",
+__all__ = ["COLUMNS", "EMOTIONS", "IMAGE_SUFFIXES", "N_CLASSES", "N_PIXELS", "SIDE", "USAGES", "DatasetError", "FERData", "default_cache_dir",
            "file_sha256", "load_csv_uncached", "load_fer2013", "load_image_folders", "make_synthetic",
            "parse_csv_bytes", "write_fer_csv", "load_dataset"]
 

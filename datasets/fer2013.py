@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import io
 import os
+import re
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,8 +30,10 @@ except ImportError:  # pragma: no cover - isal is a declared dependency
 EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 USAGES = ("Training", "PublicTest", "PrivateTest")
 COLUMNS = ("emotion", "pixels", "Usage")
-SIDE = 48
+SIDE = 48                 # FER2013 images are SIDE x SIDE grayscale
 N_PIXELS = SIDE * SIDE
+N_CLASSES = len(EMOTIONS)
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})  # what the CLIs read
 
 
 class DatasetError(ValueError):
@@ -139,7 +142,7 @@ def load_csv_uncached(path: str | Path) -> FERData:
 def _parse(blocks: Iterator[bytes], whole: Callable[[], bytes], name: str) -> FERData:
     parsed = _parse_fast(blocks)
     if parsed is None:
-        parsed = _parse_strict(whole(), name)  # raises on the first bad line
+        return FERData(*_parse_strict(whole(), name))  # raises on the first bad line
     images, labels, usage = parsed
     return FERData(images, labels, usage, np.arange(len(labels), dtype=np.int64))
 
@@ -152,7 +155,7 @@ def _parse_fast(blocks: Iterator[bytes]):
     Blocks of about 8 MB of whole lines are parsed by worker threads with numpy (which releases the
     GIL) while the caller's iterator goes on decompressing; small blocks keep temporaries in cache.
     """
-    first = next(blocks, b"")
+    first = next(blocks, b"").removeprefix(_BOM)
     nl = first.find(b"\n")
     header = first[:nl if nl >= 0 else len(first)]
     if header.rstrip(b"\r").decode("latin-1").strip() != ",".join(COLUMNS):
@@ -168,6 +171,8 @@ def _parse_fast(blocks: Iterator[bytes]):
 
 
 _BLOCK = 8 << 20
+_BOM = b"\xef\xbb\xbf"  # spreadsheet programs start UTF-8 CSV exports with it
+_LABEL = re.compile(r"[+-]?[0-9]+")
 
 
 def _parse_block(data: bytes):
@@ -232,10 +237,11 @@ def _parse_block(data: bytes):
 # --------------------------------------------------------------------------- strict path
 
 def _parse_strict(data: bytes, name: str):
-    """Row-by-row parse; raises DatasetError for the first malformed line (1-based, header = line 1)."""
+    """Row-by-row parse; raises DatasetError for the first malformed line (1-based, header = line 1).
+    Blank lines are skipped; a row's id stays its data-row number in the file (line - 2)."""
     if not data.strip():
         raise DatasetError(f"{name}: file is empty")
-    text = data.decode("utf-8", errors="replace")
+    text = data.removeprefix(_BOM).decode("utf-8", errors="replace")
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
@@ -247,7 +253,7 @@ def _parse_strict(data: bytes, name: str):
         raise DatasetError(f"{name}: line 1: missing column(s) {', '.join(missing)}; "
                            f"expected {','.join(COLUMNS)}, found {','.join(header)}")
     ie, ip, iu = (header.index(c) for c in COLUMNS)
-    images, labels, usage = [], [], []
+    images, labels, usage, rows = [], [], [], []
     for row in reader:
         line = reader.line_num
         if not row or all(not c.strip() for c in row):
@@ -255,7 +261,7 @@ def _parse_strict(data: bytes, name: str):
         if len(row) != len(header):
             raise DatasetError(f"{name}: line {line}: expected {len(header)} fields, found {len(row)}")
         lab = row[ie].strip()
-        if not lab.lstrip("-").isdigit():
+        if not _LABEL.fullmatch(lab):
             raise DatasetError(f"{name}: line {line}: emotion {lab!r} is not an integer")
         if not 0 <= int(lab) <= 6:
             raise DatasetError(f"{name}: line {line}: emotion {lab} is outside 0..6")
@@ -273,7 +279,8 @@ def _parse_strict(data: bytes, name: str):
         images.append(np.array(tokens, dtype=np.int64).astype(np.uint8))
         labels.append(int(lab))
         usage.append(USAGES.index(u))
+        rows.append(line - 2)
     if not labels:
         raise DatasetError(f"{name}: no data rows after the header")
     return (np.stack(images).reshape(-1, SIDE, SIDE), np.array(labels, dtype=np.uint8),
-            np.array(usage, dtype=np.uint8))
+            np.array(usage, dtype=np.uint8), np.array(rows, dtype=np.int64))

@@ -7,14 +7,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .fer2013 import EMOTIONS, SIDE, DatasetError, FERData, USAGES
+from .fer2013 import EMOTIONS, IMAGE_SUFFIXES, SIDE, USAGES, DatasetError, FERData
 
 SPLIT_NAMES = {
     "train": "Training", "training": "Training",
     "val": "PublicTest", "valid": "PublicTest", "validation": "PublicTest", "publictest": "PublicTest",
     "test": "PrivateTest", "privatetest": "PrivateTest",
 }
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 
 
 def load_image_folders(root: str | Path) -> FERData:

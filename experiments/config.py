@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from masking import MASK_TYPES
 
-VARIANTS = ("clean", "masked", "mixed")
+from .conditions import VARIANTS
 # The model registry's names (experiments.models.MODELS), kept here so parsing options does not import Keras.
 MODEL_NAMES = ("maskfer_cnn", "report_cnn", "resnet_small")
 
@@ -51,18 +51,35 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
+    """Everything a run depends on. `train` defaults to the profile's recipe and `limit_rows` to the
+    profile's row limit (SMOKE_ROWS for smoke, all rows otherwise), so RunConfig(profile="smoke") is a
+    smoke run from Python too."""
+
     variants: tuple[str, ...] = ("clean", "masked")
     profile: str = "default"
     data: str | None = None         # FER2013 csv / csv.gz / image folders; None = synthetic (smoke only)
     out: str = ""
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainConfig | None = None
     train_mask_types: tuple[str, ...] = MASK_TYPES
     test_mask_types: tuple[str, ...] = MASK_TYPES
     mask_seed: int = 0
-    limit_rows: int = 0             # keep at most this many rows per split (0 = all); smoke runs
+    limit_rows: int | None = None   # keep at most this many rows per split (0 = all)
     workers: int = 0                # masking processes; 0 = one per core
     cache_dir: str | None = None
     report: bool = True
+    overwrite: bool = False         # retrain variants whose recorded fingerprint differs
+    verbose: bool = False           # TensorFlow log lines and per-epoch Keras output
+
+    def __post_init__(self):
+        if self.profile not in PROFILES:
+            raise ValueError(f"unknown profile {self.profile!r}; expected one of {', '.join(PROFILES)}")
+        bad = [v for v in self.variants if v not in VARIANTS]
+        if bad or not self.variants:
+            raise ValueError(f"unknown variant {bad[0] if bad else '(none)'!r}; expected one of {', '.join(VARIANTS)}")
+        if self.train is None:
+            object.__setattr__(self, "train", PROFILES[self.profile])
+        if self.limit_rows is None:
+            object.__setattr__(self, "limit_rows", SMOKE_ROWS if self.profile == "smoke" else 0)
 
     def to_dict(self) -> dict:
         return asdict(self)

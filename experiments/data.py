@@ -10,9 +10,10 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from datasets import N_CLASSES
+
 from .config import AugmentConfig
 
-N_CLASSES = 7
 
 
 def augmenter(cfg: AugmentConfig, seed: int) -> list:
@@ -31,7 +32,8 @@ def augmenter(cfg: AugmentConfig, seed: int) -> list:
 
 
 def class_weights(labels: np.ndarray) -> np.ndarray:
-    """(7,) float32 inverse-frequency weights with mean 1 over the rows."""
+    """(7,) float32 inverse-frequency weights: every class present in `labels` gets the same total weight
+    (N / 7 rows' worth; 1 per row when the classes are balanced), absent classes 0."""
     counts = np.bincount(labels, minlength=N_CLASSES).astype(np.float64)
     w = np.where(counts > 0, len(labels) / (N_CLASSES * np.maximum(counts, 1)), 0.0)
     return w.astype(np.float32)

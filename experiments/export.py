@@ -10,8 +10,8 @@ for at least 99% of 500 rows (the first PrivateTest rows of --data, or synthetic
             the top-1 label where int8's rounding flips low-margin rows
 
 Calibration and check rows are drawn from the condition the model was trained on (`--condition auto`
-reads it from the run folder: `RUN/masked/model.keras` gets masked rows, `mixed` half of each), masked
-with the run's mask types and seed. Exit code 1 when a file agrees on fewer than 99% of the rows.
+reads it from the run folder: `RUN/masked/model.keras` gets masked rows, `mixed` both copies of each row,
+as it was trained), masked with the run's mask types and seed. Exit code 1 when a file agrees on fewer than 99% of the rows.
 """
 from __future__ import annotations
 
@@ -26,10 +26,12 @@ import numpy as np
 from datasets import USAGES, DatasetError, FERData, load_dataset, make_synthetic
 from datasets.atomic import atomic_path
 
+from . import conditions as C
+
 AGREEMENT_MIN = 0.99
 CALIBRATION_ROWS = 1000
 QUANTIZE = ("float16", "int8", "int16x8")
-CONDITIONS = ("clean", "masked", "mixed")
+CONDITIONS = tuple(C.VARIANTS)  # a model is calibrated and checked on what its variant trained on
 
 
 def convert(model, quantize: str | None, calibration: np.ndarray | None = None) -> bytes:
@@ -101,23 +103,25 @@ def run_condition(model_path: Path) -> tuple[str, dict]:
     return "clean", {}
 
 
-def _in_condition(part: FERData, condition: str, run_config: dict, cache_dir: str | None) -> np.ndarray:
-    """(N, 48, 48) uint8 images of `part` as seen in `condition`; mixed masks the second half only. Masks use
-    the run's training mask types and seed."""
-    start = {"clean": len(part), "masked": 0, "mixed": len(part) // 2}[condition]
-    if start == len(part):
-        return part.images
+def _in_condition(part: FERData, condition: str, run_config: dict, cache_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """(images (M, 48, 48) uint8, labels (M,)) of `part` as variant `condition` sees them: one copy per
+    source (mixed: every row clean, then every row masked). Masks use the run's training types and seed."""
     from masking import MASK_TYPES, MaskConfig, mask_dataset
-    mcfg = MaskConfig(mask_types=tuple(run_config.get("train_mask_types", MASK_TYPES)),
-                      seed=int(run_config.get("mask_seed", 0)))
-    masked = mask_dataset(part.take(np.arange(start, len(part))), mcfg, cache_dir=cache_dir).images
-    return np.concatenate([part.images[:start], masked])
+    out = []
+    for source in C.sources(condition):
+        if source == C.CLEAN:
+            out.append(part.images)
+        else:
+            mcfg = MaskConfig(mask_types=tuple(run_config.get("train_mask_types", MASK_TYPES)),
+                              seed=int(run_config.get("mask_seed", 0)))
+            out.append(mask_dataset(part, mcfg, cache_dir=cache_dir).images)
+    return np.concatenate(out), np.concatenate([part.labels] * len(out))
 
 
 def check_rows(fer: FERData, condition: str, n_check: int, run_config: dict,
                cache_dir: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Calibration images (<= 1000 random Training rows, seed 0), check images (the first `n_check`
-    PrivateTest rows) and their labels, in `condition` (clean, masked, or mixed: half of each)."""
+    PrivateTest rows) and their labels, in `condition` (a variant name: clean, masked or mixed)."""
     train, test = fer.split("Training"), fer.split("PrivateTest")
     for usage, part in (("Training", train), ("PrivateTest", test)):
         if len(part) == 0:
@@ -125,8 +129,8 @@ def check_rows(fer: FERData, condition: str, n_check: int, run_config: dict,
     calib = train.take(np.sort(np.random.default_rng(0).choice(len(train), min(CALIBRATION_ROWS, len(train)),
                                                                replace=False)))
     check = test.take(np.arange(min(n_check, len(test))))
-    return (_in_condition(calib, condition, run_config, cache_dir),
-            _in_condition(check, condition, run_config, cache_dir), check.labels)
+    check_images, check_labels = _in_condition(check, condition, run_config, cache_dir)
+    return _in_condition(calib, condition, run_config, cache_dir)[0], check_images, check_labels
 
 
 def _synthetic(rows: int) -> FERData:

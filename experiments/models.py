@@ -9,9 +9,7 @@ from typing import Callable
 import keras
 from keras import layers
 
-from datasets import EMOTIONS
-
-N_CLASSES = len(EMOTIONS)
+from datasets import N_CLASSES, SIDE
 
 
 def _conv_bn(x, filters: int, name: str, kernel: int = 3, strides: int = 1):
@@ -21,7 +19,7 @@ def _conv_bn(x, filters: int, name: str, kernel: int = 3, strides: int = 1):
 
 
 def _inputs():
-    inp = keras.Input(shape=(48, 48, 1), dtype="float32", name="pixels")
+    inp = keras.Input(shape=(SIDE, SIDE, 1), dtype="float32", name="pixels")
     return inp, layers.Rescaling(1.0 / 255.0, name="rescale")(inp)
 
 

@@ -20,13 +20,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from datasets import EMOTIONS
+from datasets import EMOTIONS, IMAGE_SUFFIXES
 from datasets.atomic import atomic_path
 from masking import MASK_TYPES, LandmarkFinder, MaskSpec, apply_mask
 
 from .train import predict_proba
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
 
 

@@ -10,6 +10,7 @@ import csv
 import json
 import math
 import shutil
+import time
 from pathlib import Path
 
 import keras
@@ -26,29 +27,40 @@ from .models import build_model
 PRIVATE = USAGES.index("PrivateTest")
 
 
-class WarmupCosine(keras.callbacks.Callback):
-    """Linear warm-up to the peak rate, then cosine decay to zero, set per batch; logs `learning_rate`."""
+def learning_rate_schedule(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.schedules.CosineDecay:
+    """Linear warm-up from 0 to the peak rate over `warmup_epochs`, then cosine decay to 0 at the last step."""
+    total = max(1, cfg.epochs * steps_per_epoch)
+    warmup = min(int(cfg.warmup_epochs * steps_per_epoch), total - 1)
+    if warmup <= 0:
+        return keras.optimizers.schedules.CosineDecay(cfg.learning_rate, total)
+    return keras.optimizers.schedules.CosineDecay(0.0, total - warmup, warmup_target=cfg.learning_rate,
+                                                  warmup_steps=warmup)
 
-    def __init__(self, peak: float, warmup_epochs: float, epochs: int, steps_per_epoch: int):
-        super().__init__()
-        self.peak, self.total = peak, max(1, epochs * steps_per_epoch)
-        self.warmup, self.steps, self.epoch = int(warmup_epochs * steps_per_epoch), steps_per_epoch, 0
 
-    def rate(self, step: int) -> float:
-        if step < self.warmup:
-            return self.peak * (step + 1) / self.warmup
-        t = (step - self.warmup) / max(1, self.total - self.warmup)
-        return 0.5 * self.peak * (1 + math.cos(math.pi * min(t, 1.0)))
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self.model.optimizer.learning_rate.assign(self.rate(self.epoch * self.steps + batch))
+class LogLearningRate(keras.callbacks.Callback):
+    """Adds the rate in force at the end of each epoch to the logs (history.csv's `learning_rate`)."""
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            opt = self.model.optimizer
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(opt.learning_rate))
+
+
+class EpochLine(keras.callbacks.Callback):
+    """One short line per epoch (the run's progress without Keras's own output)."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        self.epochs, self.t = epochs, 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.t = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        print(f"      epoch {epoch + 1}/{self.epochs}: loss {logs.get('loss', float('nan')):.4f}, "
+              f"accuracy {logs.get('accuracy', float('nan')):.4f}, val_accuracy "
+              f"{logs.get('val_accuracy', float('nan')):.4f}, {time.perf_counter() - self.t:.0f} s", flush=True)
 
 
 def check_no_private(*parts: FERData) -> None:
@@ -72,12 +84,13 @@ def _best_so_far(history_csv: Path) -> float | None:
 
 
 def train_model(train: FERData, val: FERData, cfg: TrainConfig, out_dir: str | Path,
-                verbose: int = 2) -> keras.Model:
+                verbose: int = 1) -> keras.Model:
     """Train on `train`, validate on `val`, write into `out_dir`; return the best-validation model.
 
     Files: best.keras (best validation accuracy), history.csv (per epoch: loss, accuracy, val_loss,
     val_accuracy, learning_rate), backup/ (deleted when training completes), train.json (summary).
     Rerunning with the same out_dir after an interruption resumes from the last finished epoch.
+    verbose: 0 silent, 1 one line per epoch, 2 Keras's own per-epoch output.
     """
     check_no_private(train, val)
     out = Path(out_dir)
@@ -89,11 +102,12 @@ def train_model(train: FERData, val: FERData, cfg: TrainConfig, out_dir: str | P
     steps = math.ceil(len(train) / cfg.batch_size)
     with _strategy().scope():
         model = build_model(cfg.model, width=cfg.width, dropout=cfg.dropout)
+        rate = learning_rate_schedule(cfg, steps)
         if cfg.optimizer == "sgd":
-            opt = keras.optimizers.SGD(cfg.learning_rate, momentum=cfg.momentum, nesterov=True,
+            opt = keras.optimizers.SGD(rate, momentum=cfg.momentum, nesterov=True,
                                        weight_decay=cfg.weight_decay or None)
         elif cfg.optimizer == "adam":
-            opt = keras.optimizers.AdamW(cfg.learning_rate, weight_decay=cfg.weight_decay)
+            opt = keras.optimizers.AdamW(rate, weight_decay=cfg.weight_decay)
         else:
             raise ValueError(f"unknown optimizer {cfg.optimizer!r}; expected sgd or adam")
         model.compile(opt, keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
@@ -102,14 +116,17 @@ def train_model(train: FERData, val: FERData, cfg: TrainConfig, out_dir: str | P
     best = keras.callbacks.ModelCheckpoint(out / "best.keras", monitor="val_accuracy", mode="max",
                                            save_best_only=True, initial_value_threshold=_best_so_far(history))
     callbacks = [
-        WarmupCosine(cfg.learning_rate, cfg.warmup_epochs, cfg.epochs, steps),
+        LogLearningRate(),
         keras.callbacks.CSVLogger(str(history), append=True),
         best,
         keras.callbacks.BackupAndRestore(str(out / "backup")),
     ]
+    if verbose == 1:
+        callbacks.append(EpochLine(cfg.epochs))
     if cfg.patience:
         callbacks.append(keras.callbacks.EarlyStopping("val_accuracy", patience=cfg.patience, mode="max"))
-    model.fit(ds_train, validation_data=ds_val, epochs=cfg.epochs, callbacks=callbacks, verbose=verbose)
+    model.fit(ds_train, validation_data=ds_val, epochs=cfg.epochs, callbacks=callbacks,
+              verbose=2 if verbose == 2 else 0, shuffle=False)  # the dataset shuffles itself
     _dedupe_history(history)
     if not (out / "best.keras").exists():  # no epoch beat an earlier run's best: keep the final weights
         model.save(out / "best.keras")

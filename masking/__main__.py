@@ -11,14 +11,13 @@ import cv2
 import numpy as np
 
 from datasets.atomic import atomic_path
-from datasets import EMOTIONS, USAGES, DatasetError, load_dataset, write_fer_csv
+from datasets import EMOTIONS, IMAGE_SUFFIXES, USAGES, DatasetError, load_dataset, write_fer_csv
 
 from .landmarks import STATUSES, LandmarkFinder
 from .pipeline import MaskConfig, default_workers, mask_dataset
 from .placement import apply_mask
 from .templates import COLORS, MASK_TYPES, TEXTURES
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 class UsageError(ValueError):

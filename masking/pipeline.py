@@ -10,6 +10,7 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,11 +20,11 @@ from tqdm.auto import tqdm
 from datasets import FERData
 from datasets.cache import atomic_save_npz, default_cache_dir, load_npz
 
-from .landmarks import STATUSES, LandmarkConfig, LandmarkFinder
+from .landmarks import FER_LOW_EYE_Y, STATUSES, LandmarkConfig, LandmarkFinder
 from .placement import apply_mask
 from .templates import COLORS, MASK_TYPES, TEXTURES, MaskSpec
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: CNN detector, plausibility check, masks kept below the eyes
 
 
 @dataclass(frozen=True)
@@ -70,11 +71,13 @@ class MaskedSet:
     texture: np.ndarray
     coverage: np.ndarray
 
-    def as_fer(self, fer: FERData) -> FERData:
-        """The same rows as `fer` with masked pixels."""
+    def as_fer(self, fer: FERData, identity: str = "") -> FERData:
+        """The same rows as `fer` with masked pixels. Its `source_hash` names the masked content (the clean
+        data's hash plus `identity`, the masking config's key), never the clean file's hash alone."""
         if not np.array_equal(fer.rows, self.rows):
             raise ValueError("masked set and dataset hold different rows")
-        return FERData(self.images, fer.labels, fer.usage, fer.rows, fer.source_hash)
+        tag = hashlib.sha256(f"{fer.source_hash}/masked/{identity}".encode()).hexdigest()
+        return FERData(self.images, fer.labels, fer.usage, fer.rows, tag)
 
 
 def _key(fer: FERData, config: dict) -> str:
@@ -104,34 +107,50 @@ def _landmark_chunk(images: np.ndarray):
     return points, status
 
 
+# How far below the eye landmarks a mask stays (inter-ocular distances), by how sure the landmarks are.
+# Landmarks no detector confirmed also get an eye floor: the mask stays below FER2013's low eye line.
+EYE_CLEARANCE = {"detected": 0.12, "detected_cnn": 0.25, "detected_weak": 0.35}
+UNCONFIRMED_CLEARANCE = 0.35
+
+
+def eye_clearance(status: int, height: int) -> tuple[float, float | None]:
+    """(margin, eye_floor) for `apply_mask` on a FER row of `height` pixels with this landmark status."""
+    name = STATUSES[status]
+    if name in EYE_CLEARANCE:
+        return EYE_CLEARANCE[name], None
+    return UNCONFIRMED_CLEARANCE, FER_LOW_EYE_Y * height
+
+
 def _mask_chunk(args):
-    images, points, rows, config = args
+    images, points, status, rows, config = args
     out = np.empty_like(images)
     meta = np.empty((len(images), 3), np.uint8)
     coverage = np.empty(len(images), np.float32)
     for i in range(len(images)):
         spec = config.spec_for(rows[i])
-        out[i], coverage[i] = apply_mask(images[i], points[i], spec)
+        out[i], coverage[i] = apply_mask(images[i], points[i], spec, *eye_clearance(status[i], images[i].shape[0]))
         meta[i] = (MASK_TYPES.index(spec.mask_type), list(COLORS).index(spec.color), TEXTURES.index(spec.texture))
     return out, meta, coverage
 
 
 def _run_chunks(fn, tasks, n_rows, workers, desc, init=None, initargs=()):
+    """Map `fn` over `tasks` in order, in `workers` processes (forkserver: safe after TensorFlow has
+    started threads in this process), with a progress bar counting rows."""
     results = []
-    bar = tqdm(total=n_rows, desc=desc, unit="row", disable=None, leave=False)
-    if workers <= 1:
-        if init:
-            init(*initargs)
-        for t in tasks:
-            results.append(fn(t))
-            bar.update(len(results[-1][0]))
-    else:
-        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with ctx.Pool(workers, initializer=init, initargs=initargs) as pool:
-            for r in pool.imap(fn, tasks):
+    with tqdm(total=n_rows, desc=desc, unit="row", disable=None, leave=False) as bar:
+        if workers <= 1:
+            if init:
+                init(*initargs)
+            for t in tasks:
+                results.append(fn(t))
+                bar.update(len(results[-1][0]))
+            return results
+        method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context(method), initializer=init,
+                                 initargs=initargs) as pool:
+            for r in pool.map(fn, tasks):
                 results.append(r)
                 bar.update(len(r[0]))
-    bar.close()
     return results
 
 
@@ -162,16 +181,27 @@ def find_landmarks(fer: FERData, config: LandmarkConfig = LandmarkConfig(), work
     return points, status
 
 
+def mask_key(fer: FERData, config: MaskConfig) -> str:
+    """Content identity of `fer` masked with `config` (also the cache key)."""
+    return _key(fer, asdict(config))
+
+
 def mask_dataset(fer: FERData, config: MaskConfig = MaskConfig(), workers: int | None = None,
-                 cache_dir: str | Path | None = None, use_cache: bool = True) -> MaskedSet:
-    """Mask every row of `fer` (none is dropped); cached by dataset hash, row ids and config."""
-    path = Path(cache_dir or default_cache_dir()) / f"masked-{_key(fer, asdict(config))}-v{CACHE_VERSION}.npz"
+                 cache_dir: str | Path | None = None, use_cache: bool = True,
+                 landmarks: tuple[np.ndarray, np.ndarray] | None = None) -> MaskedSet:
+    """Mask every row of `fer` (none is dropped); cached by dataset hash, row ids and config.
+
+    landmarks: ((N, 68, 2) points, (N,) status) already found for these rows (e.g. a subset of a set's
+    `find_landmarks`), so they are not searched again."""
+    path = Path(cache_dir or default_cache_dir()) / f"masked-{mask_key(fer, config)}-v{CACHE_VERSION}.npz"
     cached = load_npz(path) if use_cache else None
     if cached is not None and np.array_equal(cached["rows"], fer.rows):
         return MaskedSet(**cached)
-    points, status = find_landmarks(fer, config.landmarks, workers, cache_dir, use_cache)
+    if landmarks is not None and len(landmarks[0]) != len(fer):
+        raise ValueError(f"landmarks for {len(landmarks[0])} rows given for {len(fer)} rows")
+    points, status = landmarks or find_landmarks(fer, config.landmarks, workers, cache_dir, use_cache)
     workers = workers or default_workers()
-    tasks = [(fer.images[s], points[s], fer.rows[s], config) for s in _chunks(len(fer))]
+    tasks = [(fer.images[s], points[s], status[s], fer.rows[s], config) for s in _chunks(len(fer))]
     parts = _run_chunks(_mask_chunk, tasks, len(fer), workers, "masks")
     meta = np.concatenate([m for _, m, _ in parts]) if parts else np.empty((0, 3), np.uint8)
     result = MaskedSet(

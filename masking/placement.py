@@ -13,6 +13,8 @@ import numpy as np
 
 from .templates import ANCHORS, MaskSpec, render, render_gray
 
+EYE_MARGIN = 0.12  # the mask's top edge stays this many inter-ocular distances below the lowest eye landmark
+
 
 def _jaw_crossing(jaw: np.ndarray, y: float) -> float:
     """x where a jaw half-polyline (ordered top to bottom) reaches height y (clamped at its ends)."""
@@ -50,27 +52,62 @@ def homography(points: np.ndarray, width: int, height: int) -> np.ndarray:
     return H
 
 
+def below_eyes(points: np.ndarray, width: int, height: int, margin: float = EYE_MARGIN,
+               eye_floor: float | None = None) -> np.ndarray:
+    """(height, width) float32 in 0..1: 0 above a line parallel to the eye line, `margin` inter-ocular
+    distances below the lowest eye landmark, rising to 1 over a soft edge a tenth of that distance wide.
+    Multiplying a mask's alpha by it keeps every mask below the eyes, whatever its template and anchors.
+    eye_floor: for landmarks no detector confirmed, the lowest image row the eyes may be on; the mask also
+    stays `margin` (plus an eye's half height) below that row."""
+    p = points.astype(np.float64)
+    el, er = p[36:42].mean(0), p[42:48].mean(0)
+    iod = max(float(np.hypot(*(er - el))), 1e-6)
+    c, s = (er - el) / iod
+    normal = np.array([-s, c])  # points down the face
+    lowest = float(((p[36:48] - el) @ normal).max())
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    depth = (xx - el[0]) * normal[0] + (yy - el[1]) * normal[1] - lowest - margin * iod
+    soft = max(0.1 * iod, 0.5)
+    if eye_floor is not None:
+        depth = np.minimum(depth, yy - eye_floor - (margin + 0.1) * iod)
+    return np.clip(depth / soft, 0.0, 1.0).astype(np.float32)
+
+
 def lower_face_hull(points: np.ndarray) -> np.ndarray:
     """Convex hull of the lower face (jaw 2-14 and the nose-bridge point 29), int32 (K, 1, 2)."""
     return cv2.convexHull(np.round(np.vstack([points[2:15], points[29:30]])).astype(np.int32))
 
 
-def apply_mask(image: np.ndarray, points: np.ndarray, spec: MaskSpec) -> tuple[np.ndarray, float]:
+def _warped(points: np.ndarray, spec: MaskSpec, w: int, h: int, gray: bool, margin: float = EYE_MARGIN,
+            eye_floor: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    face_w = float(np.ptp(points[:17, 0])) or float(w)
+    tw = int(np.clip(2 ** np.ceil(np.log2(max(face_w, 16))), 32, 1024))  # template a little larger than the face
+    tmpl, alpha = (render_gray(spec, tw) if gray else render(spec, tw))
+    H = homography(points, alpha.shape[1], alpha.shape[0])
+    warp = dict(dsize=(w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    clamp = below_eyes(points, w, h, margin, eye_floor)
+    return cv2.warpPerspective(alpha, H, **warp) * clamp, cv2.warpPerspective(tmpl, H, **warp)
+
+
+def mask_alpha(points: np.ndarray, spec: MaskSpec, width: int, height: int, margin: float = EYE_MARGIN,
+               eye_floor: float | None = None) -> np.ndarray:
+    """(height, width) float32 in 0..1: how opaque `spec` is at each pixel when drawn on `points`."""
+    return _warped(points, spec, width, height, True, margin, eye_floor)[0]
+
+
+def apply_mask(image: np.ndarray, points: np.ndarray, spec: MaskSpec, margin: float = EYE_MARGIN,
+               eye_floor: float | None = None) -> tuple[np.ndarray, float]:
     """Draw `spec` on the face given by `points`.
 
-    image: (H, W) uint8 grayscale or (H, W, 3) uint8 RGB; points: (68, 2) landmarks in its pixels.
+    image: (H, W) uint8 grayscale or (H, W, 3) uint8 RGB; points: (68, 2) landmarks in its pixels;
+    margin, eye_floor: see `below_eyes` (`pipeline.eye_clearance` gives them per landmark status).
     Returns (masked image, same shape and dtype; fraction of the lower-face hull the mask covers).
     Mask brightness follows the face: a white mask in a dark photo is drawn darker, and the face's
     own low-frequency shading is carried onto the mask.
     """
     h, w = image.shape[:2]
     face_w = float(np.ptp(points[:17, 0])) or float(w)
-    tw = int(np.clip(2 ** np.ceil(np.log2(max(face_w, 16))), 32, 1024))  # template a little larger than the face
-    tmpl, alpha = (render_gray(spec, tw) if image.ndim == 2 else render(spec, tw))
-    H = homography(points, alpha.shape[1], alpha.shape[0])
-    warp = dict(dsize=(w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    a = cv2.warpPerspective(alpha, H, **warp)
-    m = cv2.warpPerspective(tmpl, H, **warp)
+    a, m = _warped(points, spec, w, h, image.ndim == 2, margin, eye_floor)
     img = image.astype(np.float32)
     gray = img if img.ndim == 2 else img @ np.array([0.299, 0.587, 0.114], np.float32)
     hull = np.zeros((h, w), np.uint8)

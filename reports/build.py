@@ -11,10 +11,12 @@ import numpy as np
 from datasets import EMOTIONS
 from datasets.atomic import atomic_path
 
+from experiments import conditions as C
+
 from . import figures
 from .stats import bootstrap_ci, mcnemar_exact
 
-MAIN_TESTS = ("clean", "masked")
+MAIN_TESTS = C.MAIN_CONDITIONS
 
 
 def _read_json(path: Path):
@@ -35,7 +37,7 @@ def _read_all_predictions(run: Path, results: list[dict]) -> dict:
     from experiments.evaluate import read_predictions  # the run folder's own format
     out = {}
     for r in results:
-        path = run / "predictions" / f"{r['train']}__{r['test'].replace(':', '-')}.csv"
+        path = run / "predictions" / C.predictions_name(r["train"], r["test"])
         if path.exists():
             out[(r["train"], r["test"])] = read_predictions(path)
     return out
@@ -60,11 +62,12 @@ def _matrix(results: list[dict], preds: dict) -> tuple[list[str], list[str], dic
 
 
 def _paired_tests(preds: dict, models: list[str]) -> list[dict]:
-    pairs = [(("clean", "clean"), ("clean", "masked"), "masks on the clean model (clean vs masked test)")]
-    for other in ("masked", "mixed"):
-        pairs.append((("clean", "masked"), (other, "masked"), f"clean vs {other} model, on masked test"))
-        pairs.append((("clean", "clean"), (other, "clean"), f"clean vs {other} model, on clean test"))
-    pairs.append((("masked", "masked"), ("mixed", "masked"), "masked vs mixed model, on masked test"))
+    clean, masked, mixed = C.CLEAN, C.MASKED, C.MIXED
+    pairs = [((clean, clean), (clean, masked), "masks on the clean model (clean vs masked test)")]
+    for other in (masked, mixed):
+        pairs.append(((clean, masked), (other, masked), f"clean vs {other} model, on masked test"))
+        pairs.append(((clean, clean), (other, clean), f"clean vs {other} model, on clean test"))
+    pairs.append(((masked, masked), (mixed, masked), "masked vs mixed model, on masked test"))
     out = []
     for a, b, label in pairs:
         if a[0] not in models or b[0] not in models:
@@ -81,35 +84,41 @@ def _headline(cells: dict, models: list[str]) -> str | None:
     def acc(t, s):
         c = cells.get((t, s))
         return None if c is None else c["accuracy"]
-    cc, cm = acc("clean", "clean"), acc("clean", "masked")
+    cc, cm = acc(C.CLEAN, C.CLEAN), acc(C.CLEAN, C.MASKED)
     if cc is None or cm is None:
         return None
     text = (f"Masks cost the clean model {100 * (cc - cm):.1f} points of accuracy "
             f"({100 * cc:.1f}% on clean faces, {100 * cm:.1f}% on the same faces masked)")
-    wins = [f"{v} training wins back {100 * (acc(v, 'masked') - cm):.1f} "
-            f"({100 * acc(v, 'masked'):.1f}% on masked faces)" for v in ("masked", "mixed") if acc(v, "masked") is not None]
+    wins = [f"{v} training wins back {100 * (acc(v, C.MASKED) - cm):.1f} "
+            f"({100 * acc(v, C.MASKED):.1f}% on masked faces)" for v in (C.MASKED, C.MIXED) if acc(v, C.MASKED) is not None]
     return text + ("; mask-aware training: " + "; ".join(wins) if wins else "") + "."
 
 
-def _saliency(run: Path, models: list[str], samples) -> str | None:
-    if samples is None or not models:
+def _saliency(run: Path) -> str | None:
+    """The occlusion-map figure from RUN/occlusion.npz (written by the run; nothing is inferred here)."""
+    path = run / "occlusion.npz"
+    if not path.exists():
         return None
-    import keras
-    from .saliency import per_emotion_maps
-    maps, faces = {}, {}
-    labels = samples["labels"]
-    mean_faces = {kind: np.stack([samples[kind][labels == k].mean(0) if (labels == k).any() else np.zeros((48, 48))
-                                  for k in range(7)]) for kind in ("clean", "masked")}
-    for variant in models:
-        path = run / variant / "model.keras"
-        if not path.exists():
-            continue
-        model = keras.models.load_model(path)
-        for kind in (("clean", "masked") if variant == "clean" else ("masked",)):
-            title = f"{variant} model, {kind} faces"
-            maps[title] = per_emotion_maps(model, samples[kind], labels)
-            faces[title] = mean_faces[kind]
+    with np.load(path, allow_pickle=False) as z:
+        keys = [k for k in z.files if not k.startswith("mean|")]
+        maps = {f"{k.split('|')[0]} model, {k.split('|')[1]} faces": z[k] for k in keys}
+        faces = {f"{k.split('|')[0]} model, {k.split('|')[1]} faces": z[f"mean|{k}"] for k in keys}
     return figures.saliency_grid(maps, faces) if maps else None
+
+
+def _status_table(masking: dict | None) -> dict | None:
+    """Per emotion (and in total): rows per landmark status, the share of the emotion's rows, and the share
+    found by a detector (statuses starting with "detected")."""
+    if not masking:
+        return None
+    per = masking["status_per_emotion"]
+    statuses = masking.get("statuses") or list(next(iter(per.values())))
+    rows = []
+    for name, counts in list(per.items()) + [("total", {s: sum(c.get(s, 0) for c in per.values()) for s in statuses})]:
+        n = max(sum(counts.get(s, 0) for s in statuses), 1)
+        rows.append({"name": name, "cells": [(counts.get(s, 0), counts.get(s, 0) / n) for s in statuses],
+                     "found": sum(counts.get(s, 0) for s in statuses if s.startswith("detected")) / n})
+    return {"statuses": statuses, "rows": rows}
 
 
 def build_report(run_dir: str | Path) -> Path:
@@ -124,28 +133,29 @@ def build_report(run_dir: str | Path) -> Path:
         with np.load(samples_path, allow_pickle=False) as z:
             samples = {k: z[k] for k in z.files}
     results = metrics["results"] if metrics else []
-    models = [m for m in dict.fromkeys(r["train"] for r in results) if m != "majority"]
+    models = [m for m in dict.fromkeys(r["train"] for r in results) if m != C.BASELINE]
     preds = _read_all_predictions(run, results)
     trains, tests, cells = _matrix(results, preds)
     ctx = {"run": str(run), "config": config, "metrics": metrics, "models": models, "emotions": EMOTIONS,
            "trains": trains, "tests": tests, "cells": cells, "pct": _pct, "headline": _headline(cells, models),
-           "paired": _paired_tests(preds, models), "masking": masking}
+           "paired": _paired_tests(preds, models), "masking": masking,
+           "status_table": _status_table(masking)}
     # Confusion matrices and per-emotion scores for the main conditions.
     conf_cells = [(f"{t} model / {s} test", cells[(t, s)]["confusion"]) for t in models for s in MAIN_TESTS
                   if (t, s) in cells]
     ctx["confusion_png"] = figures.confusion_grid(conf_cells) if conf_cells else None
     ctx["per_emotion"] = [(t, s, cells[(t, s)]["per_class"]) for t in models for s in MAIN_TESTS if (t, s) in cells]
-    drops = {t: [cells[(t, "clean")]["per_class"][e]["f1"] - cells[(t, "masked")]["per_class"][e]["f1"]
-                 for e in EMOTIONS] for t in models if (t, "clean") in cells and (t, "masked") in cells}
+    drops = {t: [cells[(t, C.CLEAN)]["per_class"][e]["f1"] - cells[(t, C.MASKED)]["per_class"][e]["f1"]
+                 for e in EMOTIONS] for t in models if (t, C.CLEAN) in cells and (t, C.MASKED) in cells}
     ctx["f1_drop_png"] = figures.f1_drop_chart(drops) if drops else None
     histories = {v: h for v in models if (h := _history(run / v / "history.csv")) and h["loss"]}
     ctx["curves_png"] = figures.training_curves(histories) if histories else None
     ctx["faces_png"] = (figures.face_grid(samples["clean"], samples["masked"], samples["labels"])
                         if samples is not None else None)
-    ctx["saliency_png"] = _saliency(run, models, samples)
+    ctx["saliency_png"] = _saliency(run)
     train_types = set(config.get("config", {}).get("train_mask_types", []))
-    ctx["mask_type_tests"] = [s for s in tests if s.startswith("masked:")]
-    ctx["seen"] = {(t, s): (t in ("masked", "mixed") and s.split(":", 1)[1] in train_types)
+    ctx["mask_type_tests"] = [s for s in tests if C.mask_type_of(s)]
+    ctx["seen"] = {(t, s): (t in C.VARIANTS and C.uses_masks(t) and C.mask_type_of(s) in train_types)
                    for t in models for s in ctx["mask_type_tests"]}
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
                              autoescape=jinja2.select_autoescape(default=True, default_for_string=True),

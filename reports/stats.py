@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-N_CLASSES = 7
+from datasets import N_CLASSES
+
 
 
 def _accuracy(t, p, axis=-1):

@@ -60,6 +60,34 @@ def test_quoted_pixels_crlf_and_gzip(tmp_path):
     np.testing.assert_array_equal(load_csv_uncached(gz).images, plain.images)
 
 
+def test_bom_blank_lines_and_row_ids():
+    """A spreadsheet export (UTF-8 BOM) loads by both parsers; skipped blank lines keep the file's row numbers."""
+    body = _row("1") + _row("2", usage="PublicTest")
+    fer = parse_csv_bytes(("\ufeffemotion,pixels,Usage\n" + body).encode("utf-8"))
+    assert fer.labels.tolist() == [1, 2] and fer.rows.tolist() == [0, 1]
+    gaps = parse_csv_bytes(("\ufeffemotion,pixels,Usage\n" + _row("1") + "\n\n" + _row("4") + "\n" + _row("5")).encode())
+    assert gaps.labels.tolist() == [1, 4, 5] and gaps.rows.tolist() == [0, 3, 5]
+
+
+def test_fast_parser_across_block_boundaries_with_quotes_and_crlf(monkeypatch):
+    """Quoted pixel fields and CRLF line ends, cut into blocks smaller than a row, parse on the fast path."""
+    import datasets.fer2013 as fer_mod
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(9):
+        px = " ".join(str(v) for v in rng.integers(0, 256, 2304))
+        rows.append(f'{i % 7},"{px}",{USAGES[i % 3]}\r\n' if i % 2 else f"{i % 7},{px},{USAGES[i % 3]}\r\n")
+    data = ("emotion,pixels,Usage\r\n" + "".join(rows)).encode()
+    monkeypatch.setattr(fer_mod, "_BLOCK", 3001)  # every block boundary falls inside a row
+    fast = _parse_fast(_line_blocks(data[i:i + 3001] for i in range(0, len(data), 3001)))
+    assert fast is not None, "the fast path handled it"
+    strict = _parse_strict(data, "x")
+    for a, b in zip(fast, strict):
+        np.testing.assert_array_equal(a, b)
+    assert fast[1].tolist() == [i % 7 for i in range(9)]
+    np.testing.assert_array_equal(parse_csv_bytes(data).images, strict[0])
+
+
 def test_reordered_columns_are_accepted():
     px = " ".join(["9"] * 2304)
     fer = parse_csv_bytes(f"Usage,emotion,pixels\nTraining,2,{px}\n".encode())
@@ -76,6 +104,9 @@ BAD = [
     ("emotion,pixels,Usage\n" + _row(pixels=" ".join(["-1"] + ["1"] * 2303)), r"line 2: pixel 1 '-1' is not an integer"),
     ("emotion,pixels,Usage\n" + _row() + _row(label="7"), r"line 3: emotion 7 is outside 0..6"),
     ("emotion,pixels,Usage\n" + _row(label="a"), r"line 2: emotion 'a' is not an integer"),
+    ("emotion,pixels,Usage\n" + _row(label="--3"), r"line 2: emotion '--3' is not an integer"),
+    ("emotion,pixels,Usage\n" + _row(label="+7"), r"line 2: emotion \+7 is outside 0..6"),
+    ("emotion,pixels,Usage\n" + _row(label="3.0"), r"line 2: emotion '3.0' is not an integer"),
     ("emotion,pixels,Usage\n" + _row(usage="Test"), r"line 2: unknown Usage 'Test'"),
     ("emotion,pixels,Usage\n" + "3,1 2 3\n", r"line 2: expected 3 fields, found 2"),
     ("", r"file is empty"),
@@ -106,17 +137,23 @@ def test_bad_gzip(tmp_path, synth_csv, damage, cache_dir):
     assert not cache_dir.exists() or not any(cache_dir.iterdir())
 
 
-def test_cache_roundtrip_and_rebuild(synth_csv, cache_dir):
+def test_cache_roundtrip_and_rebuild(synth_csv, cache_dir, monkeypatch):
+    import datasets.cache as cache_mod
+    parses = []
+    real = cache_mod.load_csv_uncached
+    monkeypatch.setattr(cache_mod, "load_csv_uncached", lambda p: (parses.append(p), real(p))[1])
     first = load_fer2013(synth_csv)
     files = list(cache_dir.iterdir())
     assert len(files) == 1 and files[0].suffix == ".npz" and first.source_hash[:24] in files[0].name
     second = load_fer2013(synth_csv)
+    assert len(parses) == 1, "the second load is a cache hit, not a parse"
     np.testing.assert_array_equal(first.images, second.images)
     assert second.source_hash == first.source_hash
     files[0].write_bytes(b"not a zip")  # a damaged cache is rebuilt, not trusted
     third = load_fer2013(synth_csv)
+    assert len(parses) == 2
     np.testing.assert_array_equal(first.images, third.images)
-    assert not [p for p in cache_dir.iterdir() if p.suffix == ".tmp"]
+    assert sorted(cache_dir.iterdir()) == files, "no temporary file left beside the cache"
 
 
 def test_image_folders(tmp_path, synth_arrays):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
 import keras
 import numpy as np
@@ -9,11 +10,12 @@ import pytest
 
 from datasets import USAGES, load_fer2013
 from experiments import train as train_mod
-from experiments.config import MODEL_NAMES, AugmentConfig, TrainConfig, profile_config
-from experiments.data import train_dataset
+from experiments.config import MODEL_NAMES, PROFILES, SMOKE_ROWS, AugmentConfig, RunConfig, TrainConfig, profile_config
+from experiments.data import class_weights, train_dataset
 from experiments.models import MODELS, build_model
 from experiments.run import main as run_main
 from experiments.run import parse_args, run
+from masking import MaskConfig, mask_dataset
 
 
 def test_smoke_run_writes_the_whole_run_folder(smoke_run):
@@ -47,15 +49,88 @@ def test_saved_model_is_self_contained(smoke_run):
     np.testing.assert_allclose(p.sum(1), 1, rtol=1e-4)
 
 
-def test_rerun_skips_finished_variants(smoke_run, monkeypatch, capsys):
+def _rerun_args(run_dir, cfg, *extra):
+    return ["clean", "masked", "--profile", "smoke", "--data", cfg["data"], "--out", str(run_dir), "--no-report",
+            "--cache-dir", cfg["config"]["cache_dir"], "--workers", "1", *extra]
+
+
+def test_rerun_reuses_variants_with_the_same_settings(smoke_run, tmp_path, monkeypatch, capsys):
+    run_dir = tmp_path / "copy"
+    shutil.copytree(smoke_run, run_dir)
+
     def boom(*a, **k):
         raise AssertionError("a finished variant was trained again")
     monkeypatch.setattr(train_mod, "train_model", boom)
-    cfg = json.loads((smoke_run / "config.json").read_text())
-    args = ["clean", "masked", "--profile", "smoke", "--data", cfg["data"], "--out", str(smoke_run), "--no-report",
-            "--cache-dir", cfg["config"]["cache_dir"], "--workers", "1"]
-    run(parse_args(args))
-    assert capsys.readouterr().out.count("finished in an earlier run") == 2
+    cfg = json.loads((run_dir / "config.json").read_text())
+    run(parse_args(_rerun_args(run_dir, cfg)))
+    assert capsys.readouterr().out.count("finished earlier with the same settings") == 2
+
+
+def test_rerun_with_other_settings_stops_before_work(smoke_run, tmp_path, monkeypatch, capsys):
+    run_dir = tmp_path / "copy"
+    shutil.copytree(smoke_run, run_dir)
+    cfg = json.loads((run_dir / "config.json").read_text())
+    before = {p.name: p.read_bytes() for p in run_dir.glob("*.json")}
+    import experiments.run as run_mod
+    monkeypatch.setattr(run_mod, "mask_stage", lambda *a: (_ for _ in ()).throw(AssertionError("masking ran")))
+    assert run_main(_rerun_args(run_dir, cfg, "--epochs", "2")) == 2
+    err = capsys.readouterr().err
+    assert "train.epochs" in err and "--overwrite" in err and "clean" in err
+    assert run_main(_rerun_args(run_dir, cfg, "--train-mask-types", "n95")) == 2
+    err = capsys.readouterr().err
+    assert "train_masks.mask_types" in err and "masked" in err and "train.epochs" not in err
+    assert {p.name: p.read_bytes() for p in run_dir.glob("*.json")} == before, "nothing rewritten"
+    assert not [p for p in run_dir.rglob(".*") if p.is_file()], "no temporary files left"
+
+
+def test_overwrite_retrains_only_what_changed(smoke_run, tmp_path, monkeypatch):
+    run_dir = tmp_path / "copy"
+    shutil.copytree(smoke_run, run_dir)
+    cfg = json.loads((run_dir / "config.json").read_text())
+    trained = []
+    real = train_mod.train_model
+    monkeypatch.setattr(train_mod, "train_model",
+                        lambda train, val, c, out_dir, **kw: (trained.append(out_dir.name), real(train, val, c, out_dir, **kw))[1])
+    run(parse_args(_rerun_args(run_dir, cfg, "--train-mask-types", "n95", "--overwrite")))
+    assert trained == ["masked"]
+    new = json.loads((run_dir / "config.json").read_text())
+    assert new["config"]["train_mask_types"] == ["n95"]
+    assert new["models"]["masked"]["train_masks"]["mask_types"] == ["n95"]
+    assert json.loads((run_dir / "masked" / "done.json").read_text())["fingerprint"] == new["models"]["masked"]
+
+
+def test_profile_applies_when_the_config_is_built():
+    cfg = RunConfig(profile="smoke")
+    assert cfg.train == PROFILES["smoke"] and cfg.limit_rows == SMOKE_ROWS
+    assert RunConfig().train == PROFILES["default"] and RunConfig().limit_rows == 0
+    with pytest.raises(ValueError, match="unknown variant"):
+        RunConfig(variants=("clean", "masks"))
+
+
+def test_unwritable_out_exits_2(synth_csv, capsys):
+    assert run_main(["clean", "--profile", "smoke", "--data", str(synth_csv), "--out", "/proc/maskfer"]) == 2
+    assert "/proc/maskfer" in capsys.readouterr().err
+
+
+def test_mixed_trains_on_both_copies_of_each_row(synth_csv, tmp_path, monkeypatch):
+    seen = {}
+
+    def spy(train, val, cfg, out_dir, **kw):
+        seen[out_dir.name] = (train, val)
+        raise KeyboardInterrupt  # the data is all this test needs
+    monkeypatch.setattr(train_mod, "train_model", spy)
+    with pytest.raises(KeyboardInterrupt):
+        run(parse_args(["mixed", "--profile", "smoke", "--data", str(synth_csv), "--out", str(tmp_path / "r"),
+                        "--cache-dir", str(tmp_path), "--workers", "1", "--no-report"]))
+    train, val = seen["mixed"]
+    fer = load_fer2013(synth_csv, cache_dir=tmp_path).split("Training")
+    n = len(fer)
+    assert len(train) == 2 * n and np.array_equal(train.rows[:n], train.rows[n:])
+    np.testing.assert_array_equal(train.images[:n], fer.images)
+    masked = mask_dataset(fer, MaskConfig(), workers=1, cache_dir=tmp_path).images
+    np.testing.assert_array_equal(train.images[n:], masked)
+    assert (train.images[n:] != train.images[:n]).reshape(n, -1).any(1).all(), "every second copy is masked"
+    assert len(val) % 2 == 0 and np.array_equal(val.rows[:len(val) // 2], val.rows[len(val) // 2:])
 
 
 def test_private_test_never_reaches_training(synth_csv, tmp_path, monkeypatch):
@@ -96,9 +171,7 @@ def test_resume_after_interruption(synth_csv, tmp_path, monkeypatch):
     monkeypatch.setattr(keras.callbacks.BackupAndRestore, "on_epoch_end", original)
     assert (tmp_path / "v" / "backup").exists()
     begun = []
-    start = train_mod.WarmupCosine.on_epoch_begin
-    monkeypatch.setattr(train_mod.WarmupCosine, "on_epoch_begin",
-                        lambda self, epoch, logs=None: (begun.append(epoch), start(self, epoch, logs)))
+    monkeypatch.setattr(train_mod.LogLearningRate, "on_epoch_begin", lambda self, epoch, logs=None: begun.append(epoch))
     model = train_mod.train_model(train, val, cfg, tmp_path / "v", verbose=0)
     assert begun == [1], "the resumed run starts at the second epoch"
     with open(tmp_path / "v" / "history.csv") as f:
@@ -155,3 +228,40 @@ def test_default_profile_refuses_to_guess_data(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("FER2013_CSV", raising=False)
     assert run_main(["clean", "--out", str(tmp_path / "o")]) == 2
     assert "--data" in capsys.readouterr().err
+
+
+def test_flip_tta_averages_the_horizontal_mirror():
+    """predict_proba with flip_tta is invariant to mirroring faces left-right, and only to that."""
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Rescaling(1 / 255), keras.layers.Flatten(),
+                              keras.layers.Dense(7, "softmax", kernel_initializer=keras.initializers.RandomNormal(0, 0.3))])
+    x = np.random.default_rng(0).integers(0, 256, (6, 48, 48), dtype=np.uint8)
+    p = train_mod.predict_proba(model, x, flip_tta=True)
+    np.testing.assert_allclose(p, train_mod.predict_proba(model, x[:, :, ::-1], flip_tta=True), atol=1e-5)
+    assert not np.allclose(p, train_mod.predict_proba(model, x[:, ::-1, :], flip_tta=True), atol=1e-3)
+    assert not np.allclose(p, train_mod.predict_proba(model, x[:, :, ::-1], flip_tta=False), atol=1e-3)
+
+
+def test_class_weights_change_the_loss(synth_arrays):
+    images = synth_arrays[0][:100]
+    labels = np.array([3] * 70 + [0] * 20 + [1] * 10, np.uint8)  # imbalanced, like FER2013
+    weights = class_weights(labels)
+    assert weights[3] < weights[0] < weights[1] and weights[2] == 0
+    totals = np.bincount(labels, weights=weights[labels], minlength=7)
+    assert np.allclose(totals[[0, 1, 3]], totals[3])  # every present class weighs the same in the loss
+    model = build_model("maskfer_cnn", width=8, dropout=0.0)
+    model.compile("sgd", keras.losses.CategoricalCrossentropy())
+    plain = train_dataset(images, labels, 64, 0, None)
+    weighted = train_dataset(images, labels, 64, 0, None, weights)
+    x, y, w = next(iter(weighted))
+    assert np.allclose(w.numpy(), weights[np.argmax(y.numpy(), 1)])
+    assert not np.isclose(model.evaluate(plain, verbose=0), model.evaluate(weighted, verbose=0), rtol=1e-3)
+
+
+def test_learning_rate_warms_up_then_decays_to_zero():
+    cfg = profile_config("default", epochs=4, warmup_epochs=1.0, learning_rate=0.05)
+    sched = train_mod.learning_rate_schedule(cfg, steps_per_epoch=10)
+    rates = [float(sched(s)) for s in range(41)]
+    assert rates[0] == 0.0 and abs(rates[10] - 0.05) < 1e-6 and max(rates) <= 0.05 + 1e-6
+    assert all(a <= b for a, b in zip(rates[:10], rates[1:11])) and all(a >= b for a, b in zip(rates[10:], rates[11:]))
+    assert rates[40] < 1e-6

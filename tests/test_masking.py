@@ -11,6 +11,115 @@ from datasets import FERData, load_fer2013
 from masking import (MASK_TYPES, STATUSES, LandmarkFinder, MaskConfig, MaskSpec, apply_mask, find_landmarks,
                      mask_dataset)
 from masking.__main__ import main as masking_main
+from masking.landmarks import plausible
+from masking.placement import mask_alpha
+
+
+@pytest.fixture(scope="module")
+def crop_face(finder):
+    """The astronaut's face as a 48x48 crop framed like FER2013, its HOG-detected landmarks and eye centres."""
+    from masking.landmarks import FER_BOX
+    img = data.astronaut()
+    (x, y, w, h), = [box for _, box in finder.photo_landmarks(img)]
+    side = w / (FER_BOX[2] - FER_BOX[0])
+    left, top = int(x - FER_BOX[0] * side), int(y - FER_BOX[1] * side)
+    crop = img[max(top, 0):top + int(side), max(left, 0):left + int(side)]
+    face = cv2.resize(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY), (48, 48), interpolation=cv2.INTER_AREA)
+    pts, status = finder.crop_landmarks(face)
+    assert status == "detected"
+    return face, pts, np.stack([pts[36:42].mean(0), pts[42:48].mean(0)])
+
+
+def _eye_alpha(points, eyes, mask_type="surgical"):
+    alpha = mask_alpha(points, MaskSpec(mask_type), 48, 48)
+    return [float(alpha[int(round(y)), int(round(x))]) for x, y in eyes], alpha
+
+
+def test_plausibility_rejects_broken_landmarks(finder, crop_face):
+    _, pts, _ = crop_face
+    assert finder.plausible(pts, 48, 48)
+    centre = pts.mean(0)
+    broken = {
+        "scaled up": (pts - centre) * 1.9 + centre,
+        "shifted up": pts - [0, 16],
+        "upside down": np.stack([pts[:, 0], 48 - pts[:, 1]], 1),
+        "squashed": np.stack([pts[:, 0], (pts[:, 1] - centre[1]) * 0.3 + centre[1]], 1),
+        "tilted 60 degrees": (pts - centre) @ np.array([[0.5, -0.866], [0.866, 0.5]]).T + centre,
+    }
+    for name, bad in broken.items():
+        assert not finder.plausible(bad.astype(np.float32), 48, 48), name
+
+
+@pytest.mark.parametrize("mask_type", MASK_TYPES)
+def test_detected_face_mask_below_eyes_over_mouth(crop_face, mask_type):
+    face, pts, eyes = crop_face
+    at_eyes, alpha = _eye_alpha(pts, eyes, mask_type)
+    assert max(at_eyes) == 0.0
+    mouth = pts[48:68].mean(0)
+    assert alpha[int(round(mouth[1])), int(round(mouth[0]))] > 0.9
+    assert alpha[int(round(pts[33, 1])), int(round(pts[33, 0]))] > 0.5, "the nose is under the mask"
+
+
+def test_anchors_pulled_up_cannot_cover_eyes(crop_face):
+    """Even when the nose and jaw landmarks say the mask belongs at eye height, the eyes stay free."""
+    _, pts, eyes = crop_face
+    bad = pts.copy()
+    bad[27:36, 1] = eyes[:, 1].mean() - 2  # the nose drawn up into the eye line
+    bad[0:17, 1] -= 8
+    assert max(_eye_alpha(bad, eyes)[0]) == 0.0
+
+
+def test_implausible_fallback_becomes_mean_shape_and_spares_the_eyes(crop_face, monkeypatch):
+    """The fallback predictor's answer made implausible (shifted up and scaled up): the row gets the
+    mean_shape status, and the mask drawn from it leaves the real (detected) eyes untouched."""
+    face, true_pts, eyes = crop_face
+    finder = LandmarkFinder()
+    real_predict = finder._predict
+
+    def broken(image, rect):
+        p = real_predict(image, rect)
+        c = p.mean(0)
+        return ((p - c) * 1.5 + c - [0, 0.25 * image.shape[0]]).astype(np.float32)
+
+    monkeypatch.setattr(finder, "_predict", broken)
+    pts, status = finder.crop_landmarks(face, detect=False)
+    assert status == "mean_shape"
+    for mask_type in MASK_TYPES:
+        out, cov = apply_mask(face, pts, MaskSpec(mask_type))
+        diff = np.abs(out.astype(int) - face.astype(int))
+        for x, y in eyes:
+            assert diff[int(round(y)) - 1:int(round(y)) + 2, int(round(x)) - 1:int(round(x)) + 2].max() == 0
+        mouth = true_pts[48:68].mean(0)
+        assert diff[int(round(mouth[1])), int(round(mouth[0]))] > 0 and cov > 0.5
+
+
+def test_status_per_path(crop_face, monkeypatch):
+    face, pts, _ = crop_face
+    finder = LandmarkFinder()
+    assert finder.crop_landmarks(face)[1] == "detected"
+    np.testing.assert_array_equal(finder.crop_landmarks(face)[0], pts)  # a detected face keeps its placement
+    big = cv2.resize(face, (finder.config.upscale,) * 2)
+    (hog_rect,), _, _ = finder.detector.run(big, 0, 0.0)
+
+    class Detector:  # HOG stand-in: no window at all, or only windows scoring below HOG's own threshold
+        def __init__(self, found):
+            self.found = found
+
+        def run(self, image, upsample, threshold):
+            return ([hog_rect], [-0.5], [0]) if self.found else ([], [], [])
+
+    monkeypatch.setattr(finder, "detector", Detector(found=False))  # HOG misses: the CNN detector's turn
+    cnn_pts, status = finder.crop_landmarks(face)
+    assert status == "detected_cnn"
+    assert np.linalg.norm(cnn_pts - pts, axis=1).mean() < 0.15 * np.linalg.norm(pts[45] - pts[36])
+    monkeypatch.setattr(finder, "cnn", lambda image, upsample: [])
+    assert finder.crop_landmarks(face)[1] in ("fallback", "mean_shape")
+    monkeypatch.setattr(finder, "detector", Detector(found=True))  # a window below HOG's threshold: still used
+    weak_pts, status = finder.crop_landmarks(face)
+    assert status == "detected_weak"
+    np.testing.assert_allclose(weak_pts, pts, atol=1e-4)
+    assert finder.crop_landmarks(np.full((48, 48), 77, np.uint8))[1] == "blank"
+    assert plausible(finder.mean_shape(48, 48), 48, 48, finder._mean_unit)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +151,7 @@ def test_mask_covers_mouth_and_nose_not_eyes(astronaut_face, mask_type):
 def test_grayscale_crop_stays_48x48_uint8(finder):
     face = cv2.resize(cv2.cvtColor(data.astronaut()[40:260, 150:300], cv2.COLOR_RGB2GRAY), (48, 48))
     pts, status = finder.crop_landmarks(face)
-    assert status in ("detected", "fallback")
+    assert status in STATUSES
     out, _ = apply_mask(face, pts, MaskSpec("n95"))
     assert out.shape == (48, 48) and out.dtype == np.uint8 and (out != face).any()
 
@@ -52,7 +161,7 @@ def test_fallback_path_on_small_faces(finder):
     for f in faces:
         img = cv2.resize((f * 255).astype(np.uint8), (48, 48))
         pts, status = finder.crop_landmarks(img, detect=False)
-        assert status in ("fallback", "canonical") and pts.shape == (68, 2)
+        assert status in ("fallback", "mean_shape") and pts.shape == (68, 2)
         # eyes above the mouth inside the frame
         assert pts[36:48, 1].mean() < pts[48:68, 1].mean()
 
@@ -60,14 +169,15 @@ def test_fallback_path_on_small_faces(finder):
 def test_blank_and_noise_get_a_status(finder):
     blank = np.full((48, 48), 128, np.uint8)
     pts, status = finder.crop_landmarks(blank)
-    assert status == "canonical"
+    assert status == "blank"
     out, cov = apply_mask(blank, pts, MaskSpec("surgical"))
     assert (out != blank).any() and cov > 0.5
     noise = np.random.default_rng(0).integers(0, 256, (48, 48), dtype=np.uint8)
     pts, status = finder.crop_landmarks(noise)
-    assert status in STATUSES
+    assert status not in ("detected", "blank"), "noise is not a face, nor blank"
     out, _ = apply_mask(noise, pts, MaskSpec("cloth", texture="checks"))
-    assert out.shape == (48, 48)
+    changed = out != noise
+    assert out.shape == (48, 48) and changed[30:].mean() > 0.5 and not changed[:16].any()
 
 
 def test_same_seed_same_mask_any_worker_count(synth_csv, tmp_path):

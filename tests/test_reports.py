@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def test_strings_are_escaped_and_missing_pieces_noted(smoke_run, tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())
     metrics["results"] = [r for r in metrics["results"] if r["train"] != "masked"]  # a clean-only run
     (run / "metrics.json").write_text(json.dumps(metrics))
-    for p in ("masking.json", "samples.npz"):
+    for p in ("masking.json", "samples.npz", "occlusion.npz"):
         (run / p).unlink()
     shutil.rmtree(run / "masked")
     shutil.rmtree(run / "clean")
@@ -86,10 +87,29 @@ def test_strings_are_escaped_and_missing_pieces_noted(smoke_run, tmp_path):
     assert "clean model on masked test" in html  # the clean-model paired test is still there
 
 
-def test_reports_cli(smoke_run, tmp_path, capsys):
+def test_reports_cli_reads_the_folder_without_tensorflow(smoke_run, tmp_path, capsys):
     assert reports_main([str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err
-    assert reports_main([str(smoke_run)]) == 0
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run, run)
+    (run / "report.html").unlink()
+    code = ("import sys; from reports.__main__ import main; rc = main([sys.argv[1]]); "
+            "print('modules', 'tensorflow' in sys.modules, 'keras' in sys.modules); sys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", code, str(run)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "modules False False" in done.stdout, "the report stage imports no TensorFlow and runs no model"
+    assert (run / "report.html").stat().st_size > 10_000 and "Where the models look" in (run / "report.html").read_text()
+    assert "No saliency maps" not in (run / "report.html").read_text()
+
+
+def test_headline_matches_metrics(smoke_run):
+    metrics = json.loads((smoke_run / "metrics.json").read_text())
+    acc = {(r["train"], r["test"]): r["accuracy"] for r in metrics["results"]}
+    text = " ".join((smoke_run / "report.html").read_text().split())
+    cc, cm, mm = acc[("clean", "clean")], acc[("clean", "masked")], acc[("masked", "masked")]
+    assert (f"Masks cost the clean model {100 * (cc - cm):.1f} points of accuracy ({100 * cc:.1f}% on clean faces, "
+            f"{100 * cm:.1f}% on the same faces masked)") in text
+    assert f"masked training wins back {100 * (mm - cm):.1f} ({100 * mm:.1f}% on masked faces)" in text
 
 
 def test_stats():

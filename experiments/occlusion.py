@@ -1,7 +1,13 @@
 """Occlusion sensitivity: how much the true-class probability falls when a patch of the face is greyed out."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+
+from datasets.atomic import atomic_path
+
+from .conditions import CLEAN, MASKED
 
 
 def occlusion_map(model, images: np.ndarray, labels: np.ndarray, patch: int = 12, stride: int = 4,
@@ -34,3 +40,20 @@ def per_emotion_maps(model, images: np.ndarray, labels: np.ndarray, per_class: i
         idx = np.flatnonzero(labels == k)[:per_class]
         out[k] = occlusion_map(model, images[idx], labels[idx])
     return out
+
+
+def write_occlusion_maps(out: Path, models: dict) -> None:
+    """RUN/occlusion.npz from RUN/samples.npz: for the clean model on clean and masked faces and every other
+    model on masked faces, the (7, 48, 48) per-emotion occlusion map (key "<model>|<faces>") and the mean
+    face behind it (key "mean|<model>|<faces>"). The report only reads this file."""
+    with np.load(out / "samples.npz", allow_pickle=False) as z:
+        samples = {k: z[k] for k in z.files}
+    labels = samples["labels"]
+    arrays = {}
+    for variant, model in models.items():
+        for kind in ((CLEAN, MASKED) if variant == CLEAN else (MASKED,)):
+            arrays[f"{variant}|{kind}"] = per_emotion_maps(model, samples[kind], labels)
+            arrays[f"mean|{variant}|{kind}"] = np.stack(
+                [samples[kind][labels == k].mean(0) if (labels == k).any() else np.zeros((48, 48)) for k in range(7)])
+    with atomic_path(out / "occlusion.npz") as tmp:
+        np.savez_compressed(tmp, **arrays)

@@ -1,0 +1,53 @@
+"""One vocabulary for what a run trains and what it tests, and the files it writes for them.
+
+Variants (models) are named by the training data they see; test conditions by the PrivateTest pixels
+they score. Every module that names a variant, a condition or a predictions file imports it from here.
+No TensorFlow here: the report reads it too.
+
+Variants:
+  clean   the Training rows as they are
+  masked  the same rows, each masked (one random mask type per row from the run's training types)
+  mixed   every Training row twice, once clean and once masked (PublicTest validation the same way)
+
+Test conditions, all on the same PrivateTest rows:
+  clean, masked (the run's training mask types), masked:<type> (every row with that one mask type)
+"""
+from __future__ import annotations
+
+CLEAN, MASKED, MIXED = "clean", "masked", "mixed"
+BASELINE = "majority"  # the majority-class baseline, scored like a model
+
+VARIANTS: dict[str, tuple[str, ...]] = {CLEAN: (CLEAN,), MASKED: (MASKED,), MIXED: (CLEAN, MASKED)}
+MAIN_CONDITIONS = (CLEAN, MASKED)
+
+
+def sources(variant: str) -> tuple[str, ...]:
+    """The pixel sets a variant trains on, in order: ("clean",), ("masked",) or ("clean", "masked")."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}")
+    return VARIANTS[variant]
+
+
+def uses_masks(variant: str) -> bool:
+    return MASKED in sources(variant)
+
+
+def type_condition(mask_type: str) -> str:
+    """The test condition of PrivateTest with every row wearing `mask_type`."""
+    return f"{MASKED}:{mask_type}"
+
+
+def mask_type_of(condition: str) -> str | None:
+    """The mask type of a per-type condition ("masked:n95" -> "n95"), else None."""
+    prefix = f"{MASKED}:"
+    return condition[len(prefix):] if condition.startswith(prefix) else None
+
+
+def test_conditions(test_mask_types: tuple[str, ...]) -> tuple[str, ...]:
+    """Every test condition of a run, in report order."""
+    return MAIN_CONDITIONS + tuple(type_condition(t) for t in test_mask_types)
+
+
+def predictions_name(model: str, condition: str) -> str:
+    """File name (inside RUN/predictions/) of `model`'s predictions on `condition`."""
+    return f"{model}__{condition.replace(':', '-')}.csv"
