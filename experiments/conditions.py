@@ -11,8 +11,12 @@ Variants:
 
 Test conditions, all on the same PrivateTest rows:
   clean, masked (the run's training mask types), masked:<type> (every row with that one mask type)
+and, for every cross-dataset test set NAME (`--test-data NAME=PATH`), on that set's rows:
+  NAME:clean, NAME:masked (the run's training mask config and seed)
 """
 from __future__ import annotations
+
+import re
 
 CLEAN, MASKED, MIXED = "clean", "masked", "mixed"
 BASELINE = "majority"  # the majority-class baseline, scored like a model
@@ -46,6 +50,27 @@ def mask_type_of(condition: str) -> str | None:
 def test_conditions(test_mask_types: tuple[str, ...]) -> tuple[str, ...]:
     """Every test condition of a run, in report order."""
     return MAIN_CONDITIONS + tuple(type_condition(t) for t in test_mask_types)
+
+
+RESERVED_NAMES = (CLEAN, MASKED, MIXED, BASELINE, "fer2013")
+
+
+def valid_set_name(name: str) -> bool:
+    """Whether NAME can name a cross-dataset test set (no clash with a built-in condition or file name)."""
+    return bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name)) and name.lower() not in RESERVED_NAMES
+
+
+def set_condition(name: str, kind: str) -> str:
+    """The condition of test set `name` seen `kind` (clean or masked): "NAME:clean" / "NAME:masked"."""
+    return f"{name}:{kind}"
+
+
+def set_of(condition: str) -> tuple[str, str] | None:
+    """("NAME", "clean"|"masked") for a cross-dataset condition, None for FER2013's own."""
+    name, sep, kind = condition.partition(":")
+    if not sep or name == MASKED or kind not in (CLEAN, MASKED):
+        return None
+    return name, kind
 
 
 def predictions_name(model: str, condition: str) -> str:

@@ -69,6 +69,7 @@ class RunConfig:
     report: bool = True
     overwrite: bool = False         # retrain variants whose recorded fingerprint differs
     verbose: bool = False           # TensorFlow log lines and per-epoch Keras output
+    test_data: tuple[tuple[str, str], ...] = ()  # cross-dataset test sets: ((NAME, PATH), ...)
 
     def __post_init__(self):
         if self.profile not in PROFILES:

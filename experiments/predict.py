@@ -23,6 +23,7 @@ import numpy as np
 from datasets import EMOTIONS, IMAGE_SUFFIXES
 from datasets.atomic import atomic_path
 from masking import MASK_TYPES, LandmarkFinder, MaskSpec, apply_mask
+from masking.faces import align_crop
 
 from .train import predict_proba
 
@@ -38,20 +39,6 @@ class Face:
     box: tuple[int, int, int, int]
     label: str
     probabilities: dict[str, float]
-
-
-def align_crop(gray: np.ndarray, points: np.ndarray, size: int = 48, margin: float = 1.9) -> np.ndarray:
-    """A size x size uint8 crop, eyes level, framed like a FER2013 row (face fills most of the frame).
-
-    gray (H, W) uint8; points (68, 2) landmarks. The crop side is `margin` x the eye-to-mouth span."""
-    eye_l, eye_r = points[36:42].mean(0), points[42:48].mean(0)
-    angle = np.degrees(np.arctan2(eye_r[1] - eye_l[1], eye_r[0] - eye_l[0]))
-    eyes, mouth = (eye_l + eye_r) / 2, points[48:68].mean(0)
-    center = eyes + 0.45 * (mouth - eyes)
-    side = max(margin * float(np.linalg.norm(mouth - eyes)) * 1.35, 8.0)
-    M = cv2.getRotationMatrix2D((float(center[0]), float(center[1])), float(angle), size / side)
-    M[:, 2] += np.array([size / 2, size / 2]) - center
-    return cv2.warpAffine(gray, M, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
 
 
 class Predictor:

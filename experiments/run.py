@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 from dataclasses import replace
@@ -22,12 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets import EMOTIONS, USAGES, DatasetError, FERData, load_dataset
+from datasets import EMOTIONS, N_CLASSES, USAGES, DatasetError, FERData, load_dataset
 from datasets.atomic import atomic_path
 from masking import COLORS, MASK_TYPES, STATUSES, TEXTURES, MaskConfig, find_landmarks, mask_dataset, mask_key
 
 from . import conditions as C
 from .config import MODEL_NAMES, PROFILES, RunConfig, profile_config
+from .evaluate import evaluate_models, majority_proba
+from .quiet import quiet_tensorflow
+from .testsets import load_test_set, parse_specs
 from .runfolder import (RunError, Timer, atomic_json, check_writable, fingerprint, fingerprint_diff, resolve_data,
                         versions)
 
@@ -116,6 +118,7 @@ def mask_stage(cfg: RunConfig, fer: FERData, out: Path) -> tuple[dict, dict[str,
 
 def train_stage(cfg: RunConfig, split: dict, out: Path, todo: list[str], prints: dict, timer: Timer) -> dict:
     """Trains the variants in `todo` and loads the finished ones; returns {variant: keras.Model}."""
+    quiet_tensorflow(cfg.verbose)
     import keras
     from .train import train_model
     models = {}
@@ -144,26 +147,31 @@ def train_stage(cfg: RunConfig, split: dict, out: Path, todo: list[str], prints:
     return models
 
 
-def evaluate_stage(cfg: RunConfig, models: dict, images: dict, test: FERData, train_labels: np.ndarray,
-                   out: Path) -> list[dict]:
-    """Scores every model and the majority baseline on every condition, writes the predictions files and
-    the occlusion maps; returns the metrics entries."""
-    from .evaluate import majority_proba, score, write_predictions
-    from .occlusion import write_occlusion_maps
+def scorers(cfg_train, models: dict, majority_class: int) -> list:
+    """[(name, images -> (N, 7) probabilities)]: the majority baseline, then every model (flip TTA per recipe)."""
     from .train import predict_proba
-    print(f"[4/5] evaluating {len(models)} model(s) on {len(images)} test conditions", flush=True)
-    results = []
-    baseline = majority_proba(train_labels, len(test))
-    scorers = [(C.BASELINE, lambda x: baseline)] + [
-        (v, lambda x, m=m: predict_proba(m, x, cfg.train.flip_tta)) for v, m in models.items()]
-    for name, proba_fn in scorers:
-        for cond, x in images.items():
-            proba = proba_fn(x)
-            write_predictions(out / "predictions" / C.predictions_name(name, cond), test.rows, test.labels, proba)
-            res = {"train": name, "test": cond, **score(test.labels, proba.argmax(1))}
-            results.append(res)
-            print(f"      {name:>8} on {cond:<16} accuracy {res['accuracy']:.4f}  macro-F1 {res['macro_f1']:.4f}",
-                  flush=True)
+
+    def majority(x):
+        return majority_proba(np.array([majority_class]), len(x))
+    return [(C.BASELINE, majority)] + [(v, lambda x, m=m: predict_proba(m, x, cfg_train.flip_tta))
+                                       for v, m in models.items()]
+
+
+def evaluate_stage(cfg: RunConfig, models: dict, images: dict, test: FERData, majority_class: int,
+                   test_sets: list, out: Path) -> list[dict]:
+    """Scores every model and the majority baseline on every FER2013 condition and every cross-dataset
+    set's two conditions, writes the predictions files and the occlusion maps; returns the metrics entries."""
+    from .occlusion import write_occlusion_maps
+    from .testsets import conditions_of
+    print(f"[4/5] evaluating {len(models)} model(s) on {len(images) + 2 * len(test_sets)} test conditions",
+          flush=True)
+    score_with = scorers(cfg.train, models, majority_class)
+    results = evaluate_models(score_with, images, test.labels, test.rows, out / "predictions")
+    mcfg = MaskConfig(mask_types=cfg.train_mask_types, seed=cfg.mask_seed)
+    for ts in test_sets:
+        conds = conditions_of(ts, mcfg, cfg.workers or None, cfg.cache_dir)
+        results += evaluate_models(score_with, conds, ts.fer.labels, ts.fer.rows, out / "predictions", ts.emotions)
+        save_set_samples(out, ts, conds)
     write_occlusion_maps(out, models)
     return results
 
@@ -184,15 +192,19 @@ def run(cfg: RunConfig, command: str = "") -> Path:
         fer = load_stage(cfg, data_path)
     prints = {v: fingerprint(cfg, v, fer.source_hash) for v in cfg.variants}
     todo = check_resume(cfg, out, prints)
+    with timer.stage("test_sets"):  # bad test sets fail here, before any training
+        test_sets = [load_test_set(name, path, cfg.workers or None, cfg.cache_dir) for name, path in cfg.test_data]
     config = {"command": command, "config": cfg.to_dict(), "data": data_path, "dataset_sha256": fer.source_hash,
               "versions": versions(), "started": datetime.now().isoformat(timespec="seconds")}
     with timer.stage("masking"):
         split, images, test = mask_stage(cfg, fer, out)
     models = train_stage(cfg, split, out, todo, prints, timer)
+    majority = int(np.bincount(split[(C.CLEAN, "Training")].labels, minlength=N_CLASSES).argmax())
     with timer.stage("evaluate"):
-        results = evaluate_stage(cfg, models, images, test, split[(C.CLEAN, "Training")].labels, out)
+        results = evaluate_stage(cfg, models, images, test, majority, test_sets, out)
     metrics = {"wall_seconds": timer.total(), "durations": timer.durations, "results": results,
-               "test_rows": len(test), "emotions": list(EMOTIONS), "conditions": list(images)}
+               "test_rows": len(test), "emotions": list(EMOTIONS), "conditions": list(images),
+               "majority_class": EMOTIONS[majority], "test_sets": {ts.name: ts.summary() for ts in test_sets}}
     config.update(finished=datetime.now().isoformat(timespec="seconds"), durations=timer.durations,
                   models={v: json.loads((out / v / "done.json").read_text())["fingerprint"] for v in cfg.variants})
     atomic_json(out / "config.json", config)
@@ -205,6 +217,14 @@ def run(cfg: RunConfig, command: str = "") -> Path:
         print(f"      {path}", flush=True)
     print(f"run folder: {out} ({timer.total() / 60:.1f} min)", flush=True)
     return out
+
+
+def save_set_samples(out: Path, ts, conds: dict[str, np.ndarray], per_class: int = 4) -> None:
+    """RUN/sets/<NAME>.npz: a few faces per emotion of a cross-dataset set, clean and masked (report grids)."""
+    idx = np.concatenate([np.flatnonzero(ts.fer.labels == k)[:per_class] for k in range(N_CLASSES)])
+    clean, masked = (conds[C.set_condition(ts.name, kind)][idx] for kind in (C.CLEAN, C.MASKED))
+    with atomic_path(out / "sets" / f"{ts.name}.npz") as tmp:
+        np.savez_compressed(tmp, labels=ts.fer.labels[idx], clean=clean, masked=masked)
 
 
 def _save_samples(out: Path, test: FERData, masked_images: np.ndarray, per_class: int = 32) -> None:
@@ -234,6 +254,9 @@ def parse_args(argv: list[str] | None) -> RunConfig:
     p.add_argument("--mask-seed", type=int, default=0)
     p.add_argument("--limit-rows", type=int, help="at most this many rows per split")
     p.add_argument("--workers", type=int, default=0, help="masking processes (default: one per core)")
+    p.add_argument("--test-data", action="append", default=[], metavar="NAME=PATH",
+                   help="another face dataset to test on, clean and masked (repeatable): a FER-format CSV or a "
+                        "folder of <emotion>/ (or <split>/<emotion>/) image folders")
     p.add_argument("--cache-dir")
     p.add_argument("--no-report", action="store_true")
     p.add_argument("--verbose", action="store_true", help="TensorFlow's own log lines and per-epoch Keras output")
@@ -251,24 +274,21 @@ def parse_args(argv: list[str] | None) -> RunConfig:
         if bad or (opt == "--train-mask-types" and not names):
             p.error(f"{opt}: unknown mask type {bad[0] if bad else '(none)'}; expected {', '.join(MASK_TYPES)}")
         types[opt] = names
+    try:
+        test_data = parse_specs(a.test_data)
+    except ValueError as e:
+        p.error(str(e))
     train = profile_config(a.profile, epochs=a.epochs, model=a.model, width=a.width, batch_size=a.batch_size,
                            seed=a.seed, class_weights=a.class_weights)
     out = a.out or str(Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
     return RunConfig(variants=tuple(dict.fromkeys(a.variants)), profile=a.profile, data=a.data, out=out, train=train,
                      train_mask_types=types["--train-mask-types"], test_mask_types=types["--test-mask-types"],
                      mask_seed=a.mask_seed, limit_rows=a.limit_rows, workers=a.workers, cache_dir=a.cache_dir,
-                     report=not a.no_report, overwrite=a.overwrite, verbose=a.verbose)
-
-
-def quiet_tensorflow(verbose: bool) -> None:
-    """No TensorFlow C++ info lines or oneDNN banner unless verbose (set before TensorFlow is imported)."""
-    if not verbose:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+                     report=not a.no_report, overwrite=a.overwrite, verbose=a.verbose, test_data=test_data)
 
 
 def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv)
-    quiet_tensorflow(cfg.verbose)
     command = "python -m experiments.run " + " ".join(sys.argv[1:] if argv is None else argv)
     try:
         run(cfg, command)

@@ -14,12 +14,15 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from datasets import FERData
+from datasets import SIDE, FERData
 from datasets.cache import atomic_save_npz, default_cache_dir, load_npz
 
+from .faces import FACE_STATUSES, face_crop
 from .landmarks import FER_LOW_EYE_Y, STATUSES, LandmarkConfig, LandmarkFinder
 from .placement import apply_mask
 from .templates import COLORS, MASK_TYPES, TEXTURES, MaskSpec
@@ -113,6 +116,23 @@ EYE_CLEARANCE = {"detected": 0.12, "detected_cnn": 0.25, "detected_weak": 0.35}
 UNCONFIRMED_CLEARANCE = 0.35
 
 
+def _crop_chunk(paths: list[str]):
+    images = np.zeros((len(paths), SIDE, SIDE), np.uint8)
+    status = np.empty(len(paths), np.uint8)
+    for i, p in enumerate(paths):
+        bgr = cv2.imread(p, cv2.IMREAD_COLOR)
+        if bgr is None:
+            try:
+                with Image.open(p) as im:
+                    bgr = cv2.cvtColor(np.asarray(im.convert("RGB")), cv2.COLOR_RGB2BGR)
+            except (OSError, UnidentifiedImageError, ValueError):
+                status[i] = len(FACE_STATUSES)  # unreadable
+                continue
+        images[i], st = face_crop(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), _FINDER)
+        status[i] = FACE_STATUSES.index(st)
+    return images, status
+
+
 def eye_clearance(status: int, height: int) -> tuple[float, float | None]:
     """(margin, eye_floor) for `apply_mask` on a FER row of `height` pixels with this landmark status."""
     name = STATUSES[status]
@@ -179,6 +199,21 @@ def find_landmarks(fer: FERData, config: LandmarkConfig = LandmarkConfig(), work
     if use_cache:
         atomic_save_npz(path, points=points, status=status)
     return points, status
+
+
+def crop_files(paths: list, workers: int | None = None,
+               config: LandmarkConfig = LandmarkConfig()) -> tuple[np.ndarray, np.ndarray]:
+    """FER-style face crops of image files (see `faces.face_crop`), in parallel.
+
+    Returns ((N, 48, 48) uint8, (N,) uint8 status into FACE_STATUSES, or len(FACE_STATUSES) for a file that
+    neither OpenCV nor Pillow can read)."""
+    names = [str(p) for p in paths]
+    tasks = [names[s] for s in _chunks(len(names), 64)]
+    parts = _run_chunks(_crop_chunk, tasks, len(names), workers or default_workers(), "faces", _init_worker,
+                        (config,))
+    if not parts:
+        return np.empty((0, SIDE, SIDE), np.uint8), np.empty(0, np.uint8)
+    return np.concatenate([p for p, _ in parts]), np.concatenate([s for _, s in parts])
 
 
 def mask_key(fer: FERData, config: MaskConfig) -> str:

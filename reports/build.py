@@ -13,7 +13,7 @@ from datasets.atomic import atomic_path
 
 from experiments import conditions as C
 
-from . import figures
+from . import crossdata, figures
 from .stats import bootstrap_ci, mcnemar_exact
 
 MAIN_TESTS = C.MAIN_CONDITIONS
@@ -132,14 +132,16 @@ def build_report(run_dir: str | Path) -> Path:
     if samples_path.exists():
         with np.load(samples_path, allow_pickle=False) as z:
             samples = {k: z[k] for k in z.files}
-    results = metrics["results"] if metrics else []
+    all_results = metrics["results"] if metrics else []
+    results = [r for r in all_results if not C.set_of(r["test"])]  # FER2013's own conditions
     models = [m for m in dict.fromkeys(r["train"] for r in results) if m != C.BASELINE]
-    preds = _read_all_predictions(run, results)
+    preds = _read_all_predictions(run, all_results)
     trains, tests, cells = _matrix(results, preds)
+    cells.update(_matrix([r for r in all_results if C.set_of(r["test"])], preds)[2])
     ctx = {"run": str(run), "config": config, "metrics": metrics, "models": models, "emotions": EMOTIONS,
            "trains": trains, "tests": tests, "cells": cells, "pct": _pct, "headline": _headline(cells, models),
            "paired": _paired_tests(preds, models), "masking": masking,
-           "status_table": _status_table(masking)}
+           "status_table": _status_table(masking), "cross": crossdata.sections(run, metrics or {}, cells, models)}
     # Confusion matrices and per-emotion scores for the main conditions.
     conf_cells = [(f"{t} model / {s} test", cells[(t, s)]["confusion"]) for t in models for s in MAIN_TESTS
                   if (t, s) in cells]
