@@ -4,17 +4,19 @@ Models come from the `face_recognition_models` package; nothing is downloaded. F
 48x48 face crops, too small for the HOG detector's 80x80 window, so they are upscaled first. Per row:
 
 1. `detected`      dlib's HOG detector finds the face on the upscaled crop;
-2. `detected_cnn`  HOG misses, dlib's CNN (MMOD) detector finds it (slower, finds dark, tilted, blurred faces);
-3. `detected_weak` both miss, but HOG's best window scores above `weak_threshold` (below its usual 0): its box
-                   still gives far better landmarks than a fixed box;
+2. `detected_weak` HOG's best window scores below its usual threshold (0) but above `cnn_skip_score`, or
+                   the CNN detector also misses and it scores above `weak_threshold`: its box still gives far
+                   better landmarks than a fixed box;
+3. `detected_cnn`  HOG has no window above `cnn_skip_score`, dlib's CNN (MMOD) detector finds the face
+                   (slower; finds dark, tilted, blurred faces);
 4. `fallback`      no detector finds it: the predictor runs in FER2013's typical face box;
 5. `mean_shape`    the landmarks of 1-4 fail `plausible` (wrong order, size or shape): the mean face in
                    FER2013's framing, with the eyes at the low end of where FER2013 puts them, so a mask
                    drawn from it cannot reach the eyes;
 6. `blank`         the crop has no features (near-constant pixels): the same mean face.
 
-No row is ever dropped. The framing constants below were measured on FER2013's HOG-detected rows
-(`benchmarks/bench_placement.py` prints them again).
+No row is ever dropped. The framing constants below were measured on FER2013's 25,119 HOG-detected rows
+(BENCHMARKS.md, section 2b).
 """
 from __future__ import annotations
 
@@ -46,15 +48,18 @@ class LandmarkConfig:
     """upscale: FER crops are resized to `upscale` x `upscale` pixels before HOG detection.
     detector_upsample: dlib pyramid up-sampling passes for FER crops (0 keeps it fast).
     cnn_size: side the crop is resized to for the CNN detector on HOG misses (0 turns it off; its cost
-    grows with the square of this: about 40 ms a row at 80 on one core).
+    grows with the square of this: about 40 ms a row at 80 and 60 ms at 96 on one core).
     weak_threshold: HOG score (its own threshold is 0) above which a window still counts as `detected_weak`.
+    cnn_skip_score: a best HOG window scoring at least this (and below 0) is taken as `detected_weak` at
+    once, without asking the CNN detector (0: always ask it first).
     photo_upsample: up-sampling passes for ordinary photos (finds faces down to ~40 px).
     min_std: a crop with a pixel standard deviation below this is blank."""
 
     upscale: int = 96
     detector_upsample: int = 0
-    cnn_size: int = 80
+    cnn_size: int = 96
     weak_threshold: float = -1.0
+    cnn_skip_score: float = -0.5
     photo_upsample: int = 1
     min_std: float = 4.0
 
@@ -111,6 +116,8 @@ class LandmarkFinder:
             if best >= 0 and scores[best] >= 0:
                 rect = max((r for r, sc in zip(rects, scores) if sc >= 0), key=lambda r: r.area())
                 points, status = self._predict(big, rect) * scale, "detected"
+            elif best >= 0 and scores[best] >= self.config.cnn_skip_score:
+                points, status = self._predict(big, rects[best]) * scale, "detected_weak"
             elif self.cnn is not None:
                 c = self.config.cnn_size
                 found = self.cnn(cv2.resize(image, (c, c), interpolation=cv2.INTER_LINEAR), 0)
