@@ -67,29 +67,31 @@ def load_stage(cfg: RunConfig, data_path: str) -> FERData:
     return _limit(load_dataset(data_path, cache_dir=cfg.cache_dir), cfg.limit_rows)
 
 
+def _recorded(vdir: Path) -> dict | None:
+    """The fingerprint a variant folder records (finished: done.json; interrupted: fingerprint.json)."""
+    for name in ("done.json", "fingerprint.json"):
+        if (vdir / name).is_file():
+            try:
+                return json.loads((vdir / name).read_text()).get("fingerprint")
+            except ValueError:
+                return {"unreadable": name}
+    return None
+
+
 def check_resume(cfg: RunConfig, out: Path, prints: dict[str, dict]) -> list[str]:
     """Variants to train. A finished variant with the same fingerprint is reused; one with another
-    fingerprint (finished or interrupted) raises RunError naming the fields, unless cfg.overwrite."""
+    fingerprint (finished or interrupted) raises RunError naming the fields, unless cfg.overwrite (then it
+    is retrained, its folder cleared only when its training starts). Nothing is written or deleted here."""
     todo = []
     for variant in cfg.variants:
         vdir = out / variant
-        recorded = None
-        for name in ("done.json", "fingerprint.json"):
-            if (vdir / name).is_file():
-                try:
-                    recorded = json.loads((vdir / name).read_text()).get("fingerprint")
-                except ValueError:
-                    recorded = {"unreadable": name}
-                break
-        done = (vdir / "done.json").is_file() and (vdir / "model.keras").is_file()
-        if recorded is not None and recorded != prints[variant]:
-            if not cfg.overwrite:
-                fields = ", ".join(fingerprint_diff(recorded, prints[variant])) or "(unreadable record)"
-                raise RunError(f"{vdir}: this folder's {variant} model was trained with other settings "
-                               f"(differs in: {fields}); use another --out, or --overwrite to retrain it")
-            shutil.rmtree(vdir)
-            done = False
-        if not done:
+        recorded = _recorded(vdir)
+        stale = recorded is not None and recorded != prints[variant]
+        if stale and not cfg.overwrite:
+            fields = ", ".join(fingerprint_diff(recorded, prints[variant])) or "(unreadable record)"
+            raise RunError(f"{vdir}: this folder's {variant} model was trained with other settings "
+                           f"(differs in: {fields}); use another --out, or --overwrite to retrain it")
+        if stale or not ((vdir / "done.json").is_file() and (vdir / "model.keras").is_file()):
             todo.append(variant)
     return todo
 
@@ -136,6 +138,9 @@ def train_stage(cfg: RunConfig, split: dict, out: Path, todo: list[str], prints:
             print(f"[3/5] training {variant} ({i + 1}/{len(cfg.variants)}): {len(train)} rows "
                   f"({' + '.join(srcs)}), {cfg.train.epochs} epochs, validation {len(val)} PublicTest rows",
                   flush=True)
+            recorded = _recorded(vdir)
+            if recorded is not None and recorded != prints[variant]:  # --overwrite: start afresh
+                shutil.rmtree(vdir)
             atomic_json(vdir / "fingerprint.json", {"fingerprint": prints[variant]})
             model = train_model(train, val, cfg.train, vdir, verbose=2 if cfg.verbose else 1)
             with atomic_path(vdir / "model.keras") as tmp:

@@ -99,6 +99,18 @@ def test_overwrite_retrains_only_what_changed(smoke_run, tmp_path, monkeypatch):
     assert json.loads((run_dir / "masked" / "done.json").read_text())["fingerprint"] == new["models"]["masked"]
 
 
+def test_overwrite_keeps_the_old_model_when_input_is_bad(smoke_run, tmp_path, capsys):
+    run_dir = tmp_path / "copy"
+    shutil.copytree(smoke_run, run_dir)
+    cfg = json.loads((run_dir / "config.json").read_text())
+    (tmp_path / "noemotions" / "contempt").mkdir(parents=True)
+    before = (run_dir / "masked" / "model.keras").read_bytes()
+    args = _rerun_args(run_dir, cfg, "--train-mask-types", "n95", "--overwrite", "--test-data",
+                       f"x={tmp_path / 'noemotions'}")
+    assert run_main(args) == 2 and "no emotion folders" in capsys.readouterr().err
+    assert (run_dir / "masked" / "model.keras").read_bytes() == before, "nothing deleted before the error"
+
+
 def test_profile_applies_when_the_config_is_built():
     cfg = RunConfig(profile="smoke")
     assert cfg.train == PROFILES["smoke"] and cfg.limit_rows == SMOKE_ROWS
