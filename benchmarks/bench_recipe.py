@@ -1,36 +1,103 @@
-"""Recipe probe: train one clean model on FER2013 with TrainConfig / AugmentConfig overrides and print the
-PublicTest accuracy (with flip averaging). PrivateTest is not touched.
+"""Recipe probe: train one model on FER2013 with TrainConfig / AugmentConfig / TransferConfig overrides
+and print its PublicTest accuracy. PrivateTest is not touched.
 
-    FER2013_CSV=../shared/datasets/fer2013/fer2013.csv.gz python benchmarks/bench_recipe.py NAME width=48 epochs=12
+    FER2013_CSV=../shared/datasets/fer2013/fer2013.csv.gz python benchmarks/bench_recipe.py NAME crop=40 epochs=16
+    ... bench_recipe.py NAME variant=masked method=distill init=/tmp/maskfer-recipe/C/model.keras epochs=8
 
-Writes the training folder to $TMPDIR/maskfer-recipe/NAME.
+variant=masked trains on the masked rows (the run's default mask config; masks cached in
+$MASKFER_CACHE_DIR) and validates on masked PublicTest; init= a clean saved model to start from (methods
+clean_init and distill; distill also uses that model as the teacher on the clean twin of each row).
+Writes the training folder and model.keras to $TMPDIR/maskfer-recipe/NAME and a JSON line to stdout.
 """
 import json
 import os
 import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from datasets import load_dataset  # noqa: E402
-from experiments.config import AugmentConfig, TrainConfig  # noqa: E402
-from experiments.train import predict_proba, train_model  # noqa: E402
 
-name = sys.argv[1]
-kw, aug = {}, {}
-for a in sys.argv[2:]:
-    k, v = a.split("=")
-    tgt = aug if k in AugmentConfig.__dataclass_fields__ else kw
-    typ = type(getattr(TrainConfig() if tgt is kw else AugmentConfig(), k))
-    tgt[k] = (v == "True") if typ is bool else typ(v)
-cfg = replace(TrainConfig(), **kw, augment=replace(AugmentConfig(), **aug))
-fer = load_dataset(os.environ["FER2013_CSV"])
-tr, va = fer.split("Training"), fer.split("PublicTest")
-t = time.time()
-m = train_model(tr, va, cfg, Path(tempfile.gettempdir()) / "maskfer-recipe" / name, verbose=2)
-dt = time.time() - t
-p = predict_proba(m, va.images)
-print(json.dumps({"name": name, "cfg": kw, "aug": aug, "train_s": round(dt),
-                  "val_tta": float((p.argmax(1) == va.labels).mean())}))
+
+def parse(argv):
+    from experiments.config import AugmentConfig, TrainConfig, TransferConfig
+    groups = {c: {} for c in (TrainConfig, AugmentConfig, TransferConfig)}
+    extra = {"variant": "clean", "init": None, "bn_check": "0"}
+    for a in argv:
+        k, v = a.split("=", 1)
+        if k in extra:
+            extra[k] = v
+            continue
+        owner = next((c for c in (AugmentConfig, TransferConfig, TrainConfig) if k in {f.name for f in fields(c)}), None)
+        if owner is None:
+            sys.exit(f"unknown setting {k}")
+        typ = type(getattr(owner(), k))
+        groups[owner][k] = (v == "True") if typ is bool else typ(v)
+    train = replace(TrainConfig(), **groups[TrainConfig], augment=replace(AugmentConfig(), **groups[AugmentConfig]))
+    return train, replace(TransferConfig(), **groups[TransferConfig]), extra, groups
+
+
+def main():
+    name = sys.argv[1]
+    cfg, transfer, extra, groups = parse(sys.argv[2:])
+    from datasets import load_dataset
+    from masking import MaskConfig, mask_dataset, mask_key
+    from experiments.models import load_model
+    from experiments.train import predict_proba, train_model
+    fer = load_dataset(os.environ["FER2013_CSV"])
+    clean = fer
+    if extra["variant"] == "masked":
+        mcfg = MaskConfig()
+        fer = mask_dataset(fer, mcfg, None, os.environ.get("MASKFER_CACHE_DIR")).as_fer(fer, mask_key(fer, mcfg))
+    tr, va = fer.split("Training"), fer.split("PublicTest")
+    init = load_model(extra["init"]) if extra["init"] and transfer.method != "scratch" else None
+    teacher = predict_proba(init, clean.split("Training").images) if init is not None and transfer.method == "distill" else None
+    t = time.time()
+    out = Path(tempfile.gettempdir()) / "maskfer-recipe" / name
+    if extra["bn_check"] == "1":  # why the validation curve swings: BatchNorm's running statistics?
+        import experiments.train as train_mod
+        train_mod.EpochLine = bn_checker(tr, va, cfg.crop)
+    m = train_model(tr, va, cfg, out, verbose=1, init=init, teacher=teacher, transfer=transfer)
+    dt = time.time() - t
+    m.save(out / "model.keras")
+    info = json.loads((out / "train.json").read_text())
+    print(json.dumps({"name": name, "settings": sys.argv[2:], "train_s": round(dt),
+                      "val_centre_best": info["best_val_accuracy_centre_crop"],
+                      "val_saved_model": info["val_accuracy_saved_model"], "views": cfg.views,
+                      "precision": info["precision"], "cpu": info["cpu"]}), flush=True)
+    for views in ("centre", "five", "ten"):  # the same weights with each view set
+        from experiments.models import with_views
+        backbone = m.get_layer("backbone")
+        p = predict_proba(with_views(backbone, views), va.images)
+        print(json.dumps({"name": name, "views": views, "val": float((p.argmax(1) == va.labels).mean())}), flush=True)
+
+
+def bn_checker(tr, va, crop, batches=40):
+    """An EpochLine that also prints the validation accuracy with BatchNorm statistics recomputed on
+    `batches` training batches at the epoch's weights (in a copy; the training model is untouched)."""
+    import keras
+    import numpy as np
+    from experiments.data import centre_crop
+    from experiments.train import EpochLine
+
+    class Check(EpochLine):
+        def on_epoch_end(self, epoch, logs=None):
+            super().on_epoch_end(epoch, logs)
+            copy = keras.models.clone_model(self.model)
+            copy.set_weights(self.model.get_weights())
+            bns = [layer for layer in copy.layers if isinstance(layer, keras.layers.BatchNormalization)]
+            rng = np.random.default_rng(epoch)
+            for k in range(batches):  # cumulative mean of the batch statistics
+                for layer in bns:
+                    layer.momentum = k / (k + 1)
+                idx = rng.choice(len(tr), 128, replace=False)
+                copy(np.asarray(centre_crop(tr.images[idx][..., None].astype("float32"), crop)), training=True)
+            x = np.asarray(centre_crop(va.images[..., None].astype("float32"), crop))
+            acc = float((copy.predict(x, verbose=0).argmax(1) == va.labels).mean())
+            print(f"      epoch {epoch + 1}: val_accuracy with recomputed BatchNorm statistics {acc:.4f}", flush=True)
+    return Check
+
+
+if __name__ == "__main__":
+    main()

@@ -6,8 +6,11 @@ from dataclasses import asdict, dataclass, field, replace
 from masking import MASK_TYPES
 
 from .conditions import VARIANTS
-# The model registry's names (experiments.models.MODELS), kept here so parsing options does not import Keras.
+# The model registry's names and view sets (experiments.models), kept here so parsing options does not import Keras.
 MODEL_NAMES = ("maskfer_cnn", "report_cnn", "resnet_small")
+VIEWS = ("centre", "five", "ten")
+PRECISIONS = ("auto", "float32", "bfloat16")
+TRANSFER_METHODS = ("scratch", "clean_init", "distill")
 
 
 @dataclass(frozen=True)
@@ -35,18 +38,53 @@ class TrainConfig:
     momentum: float = 0.9
     warmup_epochs: float = 1.0
     weight_decay: float = 5e-4
+    decay_norms: bool = False       # weight decay on BatchNorm scales/offsets and biases too
     dropout: float = 0.3
     label_smoothing: float = 0.1
     class_weights: bool = False     # inverse-frequency sample weights for the class imbalance
     patience: int = 0               # early stopping on validation accuracy; 0 = run the whole schedule
-    flip_tta: bool = True           # average predictions over the image and its mirror at test time
-    jit_compile: bool = True
+    crop: int = 48                  # training crop side (random position); 48 = no crop
+    views: str = "centre"           # test-time views inside the saved model: centre | five | ten
+    precision: str = "auto"         # auto (bfloat16 where the CPU has it) | float32 | bfloat16
+    jit_compile: bool = True        # XLA, in float32 only (XLA's CPU bfloat16 is slower than oneDNN's)
     seed: int = 0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self):
         if self.model not in MODEL_NAMES:
             raise ValueError(f"unknown model {self.model!r}; expected one of {', '.join(MODEL_NAMES)}")
+        if not 8 <= self.crop <= 48:
+            raise ValueError(f"crop must be 8..48 pixels, got {self.crop}")
+        if self.views not in VIEWS:
+            raise ValueError(f"unknown views {self.views!r}; expected one of {', '.join(VIEWS)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; expected one of {', '.join(PRECISIONS)}")
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """How the masked and mixed models learn from the clean model of the same run.
+
+    method: "scratch" (the shared recipe from random weights), "clean_init" (start from the clean model's
+    weights and fine-tune for `epochs` at peak rate `learning_rate`) or "distill" (clean_init, and the loss
+    also matches the clean model's predictions on the unmasked twin of each training row:
+    (1 - alpha) * cross-entropy + alpha * temperature**2 * KL(teacher_T || student_T)).
+    Without a clean model in the run, the method is "scratch" whatever is asked.
+    """
+
+    method: str = "distill"
+    epochs: int = 8
+    learning_rate: float = 0.02
+    alpha: float = 0.5
+    temperature: float = 4.0
+
+    def __post_init__(self):
+        if self.method not in TRANSFER_METHODS:
+            raise ValueError(f"unknown method {self.method!r}; expected one of {', '.join(TRANSFER_METHODS)}")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"distillation weight must be 0..1, got {self.alpha}")
+        if self.temperature <= 0:
+            raise ValueError(f"distillation temperature must be positive, got {self.temperature}")
 
 
 @dataclass(frozen=True)
@@ -60,6 +98,7 @@ class RunConfig:
     data: str | None = None         # FER2013 csv / csv.gz / image folders; None = synthetic (smoke only)
     out: str = ""
     train: TrainConfig | None = None
+    transfer: TransferConfig | None = None  # None = the profile's
     train_mask_types: tuple[str, ...] = MASK_TYPES
     test_mask_types: tuple[str, ...] = MASK_TYPES
     mask_seed: int = 0
@@ -79,6 +118,8 @@ class RunConfig:
             raise ValueError(f"unknown variant {bad[0] if bad else '(none)'!r}; expected one of {', '.join(VARIANTS)}")
         if self.train is None:
             object.__setattr__(self, "train", PROFILES[self.profile])
+        if self.transfer is None:
+            object.__setattr__(self, "transfer", TRANSFER[self.profile])
         if self.limit_rows is None:
             object.__setattr__(self, "limit_rows", SMOKE_ROWS if self.profile == "smoke" else 0)
 
@@ -88,11 +129,17 @@ class RunConfig:
 
 PROFILES: dict[str, TrainConfig] = {
     # CI: one epoch on a few hundred rows, end to end.
-    "smoke": TrainConfig(epochs=1, batch_size=64, width=8, warmup_epochs=0.0, jit_compile=False),
+    "smoke": TrainConfig(epochs=1, batch_size=64, width=8, warmup_epochs=0.0, crop=40, views="ten", jit_compile=False),
     # The 2-core CPU budget: both variants, evaluation and the report in under an hour.
     "default": TrainConfig(),
     # A GPU: a longer schedule and a wider network.
     "full": TrainConfig(width=96, epochs=60, batch_size=128, learning_rate=0.05),
+}
+
+TRANSFER: dict[str, TransferConfig] = {
+    "smoke": TransferConfig(epochs=1),
+    "default": TransferConfig(),
+    "full": TransferConfig(epochs=30),
 }
 
 SMOKE_ROWS = 300

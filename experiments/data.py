@@ -10,22 +10,24 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from datasets import N_CLASSES
+from datasets import N_CLASSES, SIDE
 
 from .config import AugmentConfig
 
 
 
-def augmenter(cfg: AugmentConfig, seed: int) -> list:
-    """Keras preprocessing layers equivalent to ImageDataGenerator(**cfg)."""
+def augmenter(cfg: AugmentConfig, seed: int, crop: int = SIDE) -> list:
+    """Keras preprocessing layers equivalent to ImageDataGenerator(**cfg). With crop < 48 the shifts grow
+    by the crop's margin, (48 - crop) / 2 pixels each way, so that a centre crop afterwards is a random crop."""
     aug = []
+    margin = (SIDE - crop) / 2 / SIDE
     if cfg.horizontal_flip:
         aug.append(layers.RandomFlip("horizontal", seed=seed))
     if cfg.rotation_range:
         aug.append(layers.RandomRotation(cfg.rotation_range / 360.0, fill_mode="nearest", seed=seed + 1))
-    if cfg.width_shift_range or cfg.height_shift_range:
-        aug.append(layers.RandomTranslation(cfg.height_shift_range, cfg.width_shift_range, fill_mode="nearest",
-                                            seed=seed + 2))
+    if cfg.width_shift_range or cfg.height_shift_range or margin:
+        aug.append(layers.RandomTranslation(cfg.height_shift_range + margin, cfg.width_shift_range + margin,
+                                            fill_mode="nearest", seed=seed + 2))
     if cfg.zoom_range:
         aug.append(layers.RandomZoom(cfg.zoom_range, cfg.zoom_range, fill_mode="nearest", seed=seed + 3))
     return aug
@@ -39,33 +41,50 @@ def class_weights(labels: np.ndarray) -> np.ndarray:
     return w.astype(np.float32)
 
 
-def train_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
-                  augment: AugmentConfig | None, weights: np.ndarray | None = None) -> tf.data.Dataset:
-    """Shuffled (reshuffled each epoch), augmented batches.
+def centre_crop(x, crop: int):
+    """(B, 48, 48, 1) -> (B, crop, crop, 1), the centre."""
+    m = (SIDE - crop) // 2
+    return x[:, m:m + crop, m:m + crop, :]
 
-    images (N, 48, 48) uint8, labels (N,) int. Yields (x (B, 48, 48, 1) float32 0..255, y (B, 7) one-hot)
-    and, with `weights` (7,), per-row sample weights.
+
+def train_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
+                  augment: AugmentConfig | None, weights: np.ndarray | None = None, crop: int = SIDE,
+                  teacher: np.ndarray | None = None) -> tf.data.Dataset:
+    """Shuffled (reshuffled each epoch), augmented batches, randomly cropped to `crop`.
+
+    images (N, 48, 48) uint8, labels (N,) int. Yields (x (B, crop, crop, 1) float32 0..255, y) and, with
+    `weights` (7,), per-row sample weights. y is (B, 7) one-hot, or with `teacher` (N, 7) float32 (a teacher's
+    probabilities for each row) (B, 14): the one-hot label, then that row's teacher probabilities.
     """
-    ds = tf.data.Dataset.from_tensor_slices((images[..., None], labels.astype(np.int32)))
+    extra = (teacher.astype(np.float32),) if teacher is not None else ()
+    if teacher is not None and len(teacher) != len(labels):
+        raise ValueError(f"teacher has {len(teacher)} rows for {len(labels)} images")
+    ds = tf.data.Dataset.from_tensor_slices((images[..., None], labels.astype(np.int32)) + extra)
     ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
-    aug = augmenter(augment, seed) if augment else []
+    aug = augmenter(augment or AugmentConfig(0, 0, 0, 0, False), seed, crop)
     table = tf.constant(weights) if weights is not None else None
 
-    def prepare(x, y):
+    def prepare(x, y, *soft):
         x = tf.cast(x, tf.float32)
         for layer in aug:
             x = layer(x, training=True)
-        x = tf.clip_by_value(x, 0.0, 255.0)
-        onehot = tf.one_hot(y, N_CLASSES)
-        return (x, onehot) if table is None else (x, onehot, tf.gather(table, y))
+        x = centre_crop(tf.clip_by_value(x, 0.0, 255.0), crop)
+        target = tf.one_hot(y, N_CLASSES)
+        if soft:
+            target = tf.concat([target, soft[0]], axis=1)
+        return (x, target) if table is None else (x, target, tf.gather(table, y))
 
     # Sequential map: each Keras random layer advances its own seeded state once per batch, in batch
     # order, so the same seed gives the same augmented batches (parallel calls would race on that state).
     return ds.map(prepare).prefetch(tf.data.AUTOTUNE)
 
 
-def eval_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int) -> tf.data.Dataset:
-    """Unshuffled, unaugmented batches of (x float32 0..255, y one-hot)."""
+def eval_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, crop: int = SIDE,
+                 teacher_columns: bool = False) -> tf.data.Dataset:
+    """Unshuffled, unaugmented batches of (x (B, crop, crop, 1) float32 0..255 centre crops, y one-hot);
+    with teacher_columns, y is (B, 14) with the one-hot label also in the teacher's place (the training
+    loss's shape; the validation loss is then plain cross-entropy)."""
+    y = tf.one_hot(labels.astype(np.int32), N_CLASSES)
     ds = tf.data.Dataset.from_tensor_slices((images[..., None].astype(np.float32),
-                                             tf.one_hot(labels.astype(np.int32), N_CLASSES)))
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+                                             tf.concat([y, y], axis=1) if teacher_columns else y))
+    return ds.batch(batch_size).map(lambda x, t: (centre_crop(x, crop), t)).prefetch(tf.data.AUTOTUNE)

@@ -90,25 +90,25 @@ def add_test_sets(run_dir: Path, specs, workers: int | None = None,
     the updated metrics."""
     from .quiet import quiet_tensorflow
     quiet_tensorflow(verbose)
-    import keras
     from datasets import EMOTIONS as EMO
     from masking import MASK_TYPES, MaskConfig
     from .run import save_set_samples, scorers
     from .runfolder import RunError, atomic_json
     from .testsets import conditions_of, load_test_set
-    from .config import TrainConfig
+    from .models import load_model
     try:
         config = json.loads((run_dir / "config.json").read_text())
         metrics = json.loads((run_dir / "metrics.json").read_text())
     except (OSError, ValueError) as e:
         raise RunError(f"{run_dir}: not a finished run folder ({e})") from None
     cfg = config.get("config", {})
-    models = {v: keras.models.load_model(run_dir / v / "model.keras") for v in cfg.get("variants", [])
+    models = {v: load_model(run_dir / v / "model.keras") for v in cfg.get("variants", [])
               if (run_dir / v / "model.keras").is_file()}
     if not models:
         raise RunError(f"{run_dir}: no trained model in this run folder")
     majority = EMO.index(metrics.get("majority_class") or _majority_from(metrics))
-    score_with = scorers(TrainConfig(flip_tta=cfg.get("train", {}).get("flip_tta", True)), models, majority)
+    train = cfg.get("train", {})  # runs made before the saved model held its views averaged the mirror outside
+    score_with = scorers(models, majority, outside_flip="views" not in train and train.get("flip_tta", True))
     mcfg = MaskConfig(mask_types=tuple(cfg.get("train_mask_types", MASK_TYPES)), seed=int(cfg.get("mask_seed", 0)))
     names = {n for n, _ in specs}
     results = [r for r in metrics["results"] if (set_of(r["test"]) or ("",))[0] not in names]

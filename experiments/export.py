@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache-dir", help="dataset and masking cache (default: the user cache folder)")
     ap.add_argument("--check-rows", type=int, default=500)
     a = ap.parse_args(argv)
-    import keras
+    from .models import load_model
     path = Path(a.model)
     try:
         if a.check_rows < 1:
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         if not path.is_file():
             raise ValueError(f"{path}: no such model file")
         try:
-            model = keras.models.load_model(path)
+            model = load_model(path)
         except Exception as e:
             raise ValueError(f"{path}: not a loadable .keras model ({e})") from None
         condition, run_config = run_condition(path)

@@ -45,13 +45,13 @@ class Predictor:
     """Loads a `.keras` or `.tflite` model once and classifies every face in RGB frames."""
 
     def __init__(self, model_path: str | Path, mask: bool = False, mask_type: str = "surgical"):
-        import keras
         from .export import TFLiteModel
+        from .models import load_model
         path = Path(model_path)
         if not path.is_file():
             raise InputError(f"{path}: no such model file")
         try:
-            self.model = TFLiteModel.from_file(path) if path.suffix == ".tflite" else keras.models.load_model(path)
+            self.model = TFLiteModel.from_file(path) if path.suffix == ".tflite" else load_model(path)
         except Exception as e:  # keras and TFLite raise many types for a bad file
             raise InputError(f"{path}: not a loadable {path.suffix or 'model'} file ({e})") from None
         self.finder = LandmarkFinder()

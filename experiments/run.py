@@ -26,10 +26,13 @@ from datasets.atomic import atomic_path
 from masking import COLORS, MASK_TYPES, STATUSES, TEXTURES, MaskConfig, find_landmarks, mask_dataset, mask_key
 
 from . import conditions as C
-from .config import MODEL_NAMES, PROFILES, RunConfig, profile_config
+from .config import (MODEL_NAMES, PRECISIONS, PROFILES, TRANSFER, TRANSFER_METHODS, VIEWS, RunConfig, TransferConfig,
+                     profile_config)
 from .evaluate import evaluate_models, majority_proba
 from .quiet import quiet_tensorflow
 from .testsets import load_test_set, parse_specs
+from .machine import cpu_model, resolve_precision
+from .transfer import method_of, teacher_targets, training_order
 from .runfolder import (RunError, Timer, atomic_json, check_writable, fingerprint, fingerprint_diff, resolve_data,
                         versions)
 
@@ -119,46 +122,60 @@ def mask_stage(cfg: RunConfig, fer: FERData, out: Path) -> tuple[dict, dict[str,
 
 
 def train_stage(cfg: RunConfig, split: dict, out: Path, todo: list[str], prints: dict, timer: Timer) -> dict:
-    """Trains the variants in `todo` and loads the finished ones; returns {variant: keras.Model}."""
+    """Trains the variants in `todo` (clean first: the others may start from it and learn from its
+    predictions, see `transfer`) and loads the finished ones; returns {variant: keras.Model}."""
     quiet_tensorflow(cfg.verbose)
-    import keras
-    from .train import train_model
+    from .models import load_model
+    from .train import predict_proba, train_model
     models = {}
-    for i, variant in enumerate(cfg.variants):
+    order = training_order(cfg.variants)
+    for i, variant in enumerate(order):
         vdir = out / variant
         if variant not in todo:
             print(f"[3/5] {variant}: finished earlier with the same settings, loading {vdir / 'model.keras'}",
                   flush=True)
-            models[variant] = keras.models.load_model(vdir / "model.keras")
+            models[variant] = load_model(vdir / "model.keras")
             continue
         with timer.stage(f"train_{variant}"):
             srcs = C.sources(variant)
             train = _concat(*(split[(s, "Training")] for s in srcs))
             val = _concat(*(split[(s, "PublicTest")] for s in srcs))
-            print(f"[3/5] training {variant} ({i + 1}/{len(cfg.variants)}): {len(train)} rows "
-                  f"({' + '.join(srcs)}), {cfg.train.epochs} epochs, validation {len(val)} PublicTest rows",
-                  flush=True)
+            method = method_of(cfg, variant)
+            init = models[C.CLEAN] if method in ("clean_init", "distill") else None
+            teacher = (teacher_targets(lambda x: predict_proba(init, x), split, variant)
+                       if method == "distill" else None)
+            epochs = cfg.transfer.epochs if init is not None else cfg.train.epochs
+            print(f"[3/5] training {variant} ({i + 1}/{len(order)}): {len(train)} rows ({' + '.join(srcs)}), "
+                  f"{epochs} epochs{_start_text(method)}, validation {len(val)} PublicTest rows", flush=True)
             recorded = _recorded(vdir)
             if recorded is not None and recorded != prints[variant]:  # --overwrite: start afresh
                 shutil.rmtree(vdir)
             atomic_json(vdir / "fingerprint.json", {"fingerprint": prints[variant]})
-            model = train_model(train, val, cfg.train, vdir, verbose=2 if cfg.verbose else 1)
+            model = train_model(train, val, cfg.train, vdir, verbose=2 if cfg.verbose else 1, init=init,
+                                teacher=teacher, transfer=cfg.transfer)
             with atomic_path(vdir / "model.keras") as tmp:
                 model.save(tmp)
             (vdir / "best.keras").unlink(missing_ok=True)
         atomic_json(vdir / "done.json", {"seconds": timer.durations[f"train_{variant}"],
                                           "fingerprint": prints[variant]})
         models[variant] = model
-    return models
+    return {v: models[v] for v in cfg.variants}
 
 
-def scorers(cfg_train, models: dict, majority_class: int) -> list:
-    """[(name, images -> (N, 7) probabilities)]: the majority baseline, then every model (flip TTA per recipe)."""
+def _start_text(method: str | None) -> str:
+    return {None: "", "scratch": " from scratch", "clean_init": " from the clean model's weights",
+            "distill": " from the clean model's weights, distilled from its predictions on the clean twins"}[method]
+
+
+def scorers(models: dict, majority_class: int, outside_flip: bool = False) -> list:
+    """[(name, images -> (N, 7) probabilities)]: the majority baseline, then every model as saved (it
+    averages its own test-time views). outside_flip: also average with the mirror, for runs made before
+    the views moved into the saved model."""
     from .train import predict_proba
 
     def majority(x):
         return majority_proba(np.array([majority_class]), len(x))
-    return [(C.BASELINE, majority)] + [(v, lambda x, m=m: predict_proba(m, x, cfg_train.flip_tta))
+    return [(C.BASELINE, majority)] + [(v, lambda x, m=m: predict_proba(m, x, outside_flip))
                                        for v, m in models.items()]
 
 
@@ -170,7 +187,7 @@ def evaluate_stage(cfg: RunConfig, models: dict, images: dict, test: FERData, ma
     from .testsets import conditions_of
     print(f"[4/5] evaluating {len(models)} model(s) on {len(images) + 2 * len(test_sets)} test conditions",
           flush=True)
-    score_with = scorers(cfg.train, models, majority_class)
+    score_with = scorers(models, majority_class)
     results = evaluate_models(score_with, images, test.labels, test.rows, out / "predictions")
     mcfg = MaskConfig(mask_types=cfg.train_mask_types, seed=cfg.mask_seed)
     for ts in test_sets:
@@ -200,7 +217,9 @@ def run(cfg: RunConfig, command: str = "") -> Path:
     with timer.stage("test_sets"):  # bad test sets fail here, before any training
         test_sets = [load_test_set(name, path, cfg.workers or None, cfg.cache_dir) for name, path in cfg.test_data]
     config = {"command": command, "config": cfg.to_dict(), "data": data_path, "dataset_sha256": fer.source_hash,
-              "versions": versions(), "started": datetime.now().isoformat(timespec="seconds")}
+              "versions": versions(), "cpu": cpu_model(), "precision": resolve_precision(cfg.train.precision),
+              "transfer": {v: method_of(cfg, v) for v in cfg.variants if C.uses_masks(v)},
+              "started": datetime.now().isoformat(timespec="seconds")}
     with timer.stage("masking"):
         split, images, test = mask_stage(cfg, fer, out)
     models = train_stage(cfg, split, out, todo, prints, timer)
@@ -254,6 +273,19 @@ def parse_args(argv: list[str] | None) -> RunConfig:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--seed", type=int, help="initial weights, shuffling and augmentation")
     p.add_argument("--class-weights", action="store_true", default=None, help="inverse-frequency class weights")
+    p.add_argument("--crop", type=int, help="training crop side in pixels, random position (48 = no crop)")
+    p.add_argument("--views", choices=VIEWS, help="test-time views averaged inside the saved model: the centre "
+                   "crop and its mirror, centre and four corners, or those ten with mirrors")
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help="auto: bfloat16 where /proc/cpuinfo shows amx_bf16 or avx512_bf16, else float32")
+    p.add_argument("--masked-start", choices=TRANSFER_METHODS,
+                   help="how masked and mixed models train when the run also trains clean: from scratch, from "
+                        "the clean weights, or from them plus distillation from the clean model on each row's "
+                        f"clean twin (default {TransferConfig.method})")
+    p.add_argument("--finetune-epochs", type=int, help="epochs of a masked/mixed model that starts from the clean "
+                   "weights (default: the profile's)")
+    p.add_argument("--distill-weight", type=float, help=f"alpha, 0..1 (default {TransferConfig.alpha})")
+    p.add_argument("--distill-temperature", type=float, help=f"default {TransferConfig.temperature}")
     p.add_argument("--train-mask-types", default=",".join(MASK_TYPES), help="comma-separated mask types for training")
     p.add_argument("--test-mask-types", default=",".join(MASK_TYPES), help="comma-separated: one test condition each")
     p.add_argument("--mask-seed", type=int, default=0)
@@ -266,7 +298,8 @@ def parse_args(argv: list[str] | None) -> RunConfig:
     p.add_argument("--no-report", action="store_true")
     p.add_argument("--verbose", action="store_true", help="TensorFlow's own log lines and per-epoch Keras output")
     a = p.parse_args(argv)
-    for opt, val in (("--epochs", a.epochs), ("--width", a.width), ("--batch-size", a.batch_size)):
+    for opt, val in (("--epochs", a.epochs), ("--width", a.width), ("--batch-size", a.batch_size),
+                     ("--finetune-epochs", a.finetune_epochs)):
         if val is not None and val < 1:
             p.error(f"{opt} must be at least 1")
     for opt, val in (("--limit-rows", a.limit_rows), ("--workers", a.workers)):
@@ -283,12 +316,22 @@ def parse_args(argv: list[str] | None) -> RunConfig:
         test_data = parse_specs(a.test_data)
     except ValueError as e:
         p.error(str(e))
+    if a.crop is not None and not 8 <= a.crop <= 48:
+        p.error(f"--crop must be 8..48 pixels, got {a.crop}")
+    if a.distill_weight is not None and not 0 <= a.distill_weight <= 1:
+        p.error(f"--distill-weight must be 0..1, got {a.distill_weight}")
+    if a.distill_temperature is not None and not a.distill_temperature > 0:
+        p.error(f"--distill-temperature must be positive, got {a.distill_temperature}")
     train = profile_config(a.profile, epochs=a.epochs, model=a.model, width=a.width, batch_size=a.batch_size,
-                           seed=a.seed, class_weights=a.class_weights)
+                           seed=a.seed, class_weights=a.class_weights, crop=a.crop, views=a.views,
+                           precision=a.precision)
+    transfer = replace(TRANSFER[a.profile], **{k: v for k, v in (
+        ("method", a.masked_start), ("epochs", a.finetune_epochs), ("alpha", a.distill_weight),
+        ("temperature", a.distill_temperature)) if v is not None})
     out = a.out or str(Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
     return RunConfig(variants=tuple(dict.fromkeys(a.variants)), profile=a.profile, data=a.data, out=out, train=train,
                      train_mask_types=types["--train-mask-types"], test_mask_types=types["--test-mask-types"],
-                     mask_seed=a.mask_seed, limit_rows=a.limit_rows, workers=a.workers, cache_dir=a.cache_dir,
+                     transfer=transfer, mask_seed=a.mask_seed, limit_rows=a.limit_rows, workers=a.workers, cache_dir=a.cache_dir,
                      report=not a.no_report, overwrite=a.overwrite, verbose=a.verbose, test_data=test_data)
 
 

@@ -67,12 +67,18 @@ def versions() -> dict:
 def fingerprint(cfg, variant: str, dataset_sha256: str) -> dict:
     """What determines `variant`'s model: the training recipe, the rows, the training masks (for variants
     that see masks) and the library versions. JSON-ready."""
-    fp = {"train": asdict(cfg.train), "dataset_sha256": dataset_sha256, "limit_rows": cfg.limit_rows,
-          "sources": list(C.sources(variant)),
+    from .machine import resolve_precision
+    from .transfer import method_of
+    fp = {"train": asdict(cfg.train), "precision": resolve_precision(cfg.train.precision),
+          "dataset_sha256": dataset_sha256, "limit_rows": cfg.limit_rows, "sources": list(C.sources(variant)),
           "versions": {n: v for n in MODEL_LIBRARIES if (v := _version(n))}}
     if C.uses_masks(variant):
         fp["train_masks"] = {**asdict(MaskConfig(mask_types=cfg.train_mask_types, seed=cfg.mask_seed)),
                              "masking_version": MASK_VERSION}
+        method = method_of(cfg, variant)
+        fp["transfer"] = asdict(cfg.transfer) if method != "scratch" else {"method": "scratch"}
+        if method != "scratch":  # the clean model it starts from (and learns from) is part of it
+            fp["teacher"] = fingerprint(cfg, C.CLEAN, dataset_sha256)
     return json.loads(json.dumps(fp))  # tuples as lists, as they read back
 
 

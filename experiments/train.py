@@ -11,18 +11,20 @@ import json
 import math
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from datasets import USAGES, FERData
+from datasets import N_CLASSES, USAGES, FERData
 from datasets.atomic import atomic_path
 
-from .config import TrainConfig
+from .config import TrainConfig, TransferConfig
 from .data import class_weights, eval_dataset, train_dataset
-from .models import build_model
+from .machine import cpu_model, resolve_precision
+from .models import build_model, with_views
 
 PRIVATE = USAGES.index("PrivateTest")
 
@@ -35,6 +37,33 @@ def learning_rate_schedule(cfg: TrainConfig, steps_per_epoch: int) -> keras.opti
         return keras.optimizers.schedules.CosineDecay(cfg.learning_rate, total)
     return keras.optimizers.schedules.CosineDecay(0.0, total - warmup, warmup_target=cfg.learning_rate,
                                                   warmup_steps=warmup)
+
+
+@keras.saving.register_keras_serializable(package="maskfer")
+class DistillationLoss(keras.losses.Loss):
+    """Knowledge distillation on probabilities. y_true (B, 14): the one-hot label, then the teacher's
+    probabilities; y_pred (B, 7) the student's. Loss per row:
+    (1 - alpha) * CE(smoothed label, p) + alpha * T**2 * KL(softmax(log q / T) || softmax(log p / T)),
+    which equals Hinton et al.'s temperature-T distillation on the logits."""
+
+    def __init__(self, alpha: float = 0.5, temperature: float = 4.0, label_smoothing: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.alpha, self.temperature, self.label_smoothing = float(alpha), float(temperature), float(label_smoothing)
+
+    def call(self, y_true, y_pred):
+        ops, eps, t = keras.ops, 1e-7, 1.0 / self.temperature
+        onehot, teacher = y_true[:, :N_CLASSES], y_true[:, N_CLASSES:]
+        log_p = ops.log(ops.clip(y_pred, eps, 1.0))
+        target = onehot * (1.0 - self.label_smoothing) + self.label_smoothing / N_CLASSES
+        ce = -ops.sum(target * log_p, axis=-1)
+        log_s = ops.log_softmax(log_p * t, axis=-1)
+        log_q = ops.log_softmax(ops.log(ops.clip(teacher, eps, 1.0)) * t, axis=-1)
+        kl = ops.sum(ops.exp(log_q) * (log_q - log_s), axis=-1)
+        return (1.0 - self.alpha) * ce + self.alpha * self.temperature ** 2 * kl
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha, "temperature": self.temperature,
+                "label_smoothing": self.label_smoothing}
 
 
 class LogLearningRate(keras.callbacks.Callback):
@@ -83,35 +112,70 @@ def _best_so_far(history_csv: Path) -> float | None:
     return max(vals) if vals else None
 
 
-def train_model(train: FERData, val: FERData, cfg: TrainConfig, out_dir: str | Path,
-                verbose: int = 1) -> keras.Model:
-    """Train on `train`, validate on `val`, write into `out_dir`; return the best-validation model.
+def _label_accuracy(y_true, y_pred):
+    """Top-1 accuracy against the one-hot label in y_true's first 7 columns (a teacher's may follow)."""
+    return keras.ops.cast(keras.ops.argmax(y_true[:, :N_CLASSES], -1) == keras.ops.argmax(y_pred, -1), "float32")
 
-    Files: best.keras (best validation accuracy), history.csv (per epoch: loss, accuracy, val_loss,
-    val_accuracy, learning_rate), backup/ (deleted when training completes), train.json (summary).
-    Rerunning with the same out_dir after an interruption resumes from the last finished epoch.
-    verbose: 0 silent, 1 one line per epoch, 2 Keras's own per-epoch output.
+
+def _optimizer(cfg: TrainConfig, rate) -> keras.optimizers.Optimizer:
+    if cfg.optimizer == "sgd":
+        opt = keras.optimizers.SGD(rate, momentum=cfg.momentum, nesterov=True, weight_decay=cfg.weight_decay or None)
+    elif cfg.optimizer == "adam":
+        opt = keras.optimizers.AdamW(rate, weight_decay=cfg.weight_decay)
+    else:
+        raise ValueError(f"unknown optimizer {cfg.optimizer!r}; expected sgd or adam")
+    if cfg.weight_decay and not cfg.decay_norms:
+        opt.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
+    return opt
+
+
+def _in_float32(backbone: keras.Model, cfg: TrainConfig) -> keras.Model:
+    """The same network built in float32 with the trained weights (a bfloat16-trained model is saved in float32)."""
+    if all(layer.compute_dtype == "float32" for layer in backbone.layers):
+        return backbone
+    copy = build_model(cfg.model, "float32", width=cfg.width, dropout=cfg.dropout, side=cfg.crop)
+    copy.set_weights(backbone.get_weights())
+    return copy
+
+
+def train_model(train: FERData, val: FERData, cfg: TrainConfig, out_dir: str | Path, verbose: int = 1, *,
+                init: keras.Model | None = None, teacher: np.ndarray | None = None,
+                transfer: TransferConfig | None = None) -> keras.Model:
+    """Train on `train`, validate on `val`, write into `out_dir`; return the saved model: the best-validation
+    backbone in float32, wrapped with the recipe's test-time views (`models.with_views`).
+
+    init: a saved model (from `with_views`) whose backbone weights to start from; the schedule is then
+    transfer.epochs at peak rate transfer.learning_rate. teacher: (len(train), 7) float32, a teacher's
+    probabilities for each training row, distilled with transfer.alpha and transfer.temperature.
+    Files: best.keras (the best backbone by centre-crop validation accuracy), history.csv (per epoch: loss,
+    accuracy, val_loss, val_accuracy, learning_rate), backup/ (deleted when training completes),
+    train.json (summary). Rerunning with the same out_dir after an interruption resumes from the last
+    finished epoch. verbose: 0 silent, 1 one line per epoch, 2 Keras's own per-epoch output.
     """
     check_no_private(train, val)
+    transfer = transfer or TransferConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    precision = resolve_precision(cfg.precision)
+    if init is not None:
+        cfg = replace(cfg, epochs=transfer.epochs, learning_rate=transfer.learning_rate)
     keras.utils.set_random_seed(cfg.seed)  # same initial weights for every variant
     weights = class_weights(train.labels) if cfg.class_weights else None
-    ds_train = train_dataset(train.images, train.labels, cfg.batch_size, cfg.seed, cfg.augment, weights)
-    ds_val = eval_dataset(val.images, val.labels, max(cfg.batch_size, 256))
+    ds_train = train_dataset(train.images, train.labels, cfg.batch_size, cfg.seed, cfg.augment, weights, cfg.crop,
+                             teacher)
+    ds_val = eval_dataset(val.images, val.labels, max(cfg.batch_size, 256), cfg.crop, teacher is not None)
     steps = math.ceil(len(train) / cfg.batch_size)
     with _strategy().scope():
-        model = build_model(cfg.model, width=cfg.width, dropout=cfg.dropout)
-        rate = learning_rate_schedule(cfg, steps)
-        if cfg.optimizer == "sgd":
-            opt = keras.optimizers.SGD(rate, momentum=cfg.momentum, nesterov=True,
-                                       weight_decay=cfg.weight_decay or None)
-        elif cfg.optimizer == "adam":
-            opt = keras.optimizers.AdamW(rate, weight_decay=cfg.weight_decay)
+        model = build_model(cfg.model, precision, width=cfg.width, dropout=cfg.dropout, side=cfg.crop)
+        if init is not None:
+            model.set_weights(init.get_layer("backbone").get_weights())
+        if teacher is not None:
+            loss = DistillationLoss(transfer.alpha, transfer.temperature, cfg.label_smoothing)
         else:
-            raise ValueError(f"unknown optimizer {cfg.optimizer!r}; expected sgd or adam")
-        model.compile(opt, keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
-                      metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")], jit_compile=cfg.jit_compile)
+            loss = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
+        model.compile(_optimizer(cfg, learning_rate_schedule(cfg, steps)), loss,
+                      metrics=[keras.metrics.MeanMetricWrapper(_label_accuracy, name="accuracy")],
+                      jit_compile=cfg.jit_compile and precision == "float32")
     history = out / "history.csv"
     best = keras.callbacks.ModelCheckpoint(out / "best.keras", monitor="val_accuracy", mode="max",
                                            save_best_only=True, initial_value_threshold=_best_so_far(history))
@@ -131,10 +195,17 @@ def train_model(train: FERData, val: FERData, cfg: TrainConfig, out_dir: str | P
     if not (out / "best.keras").exists():  # no epoch beat an earlier run's best: keep the final weights
         model.save(out / "best.keras")
     shutil.rmtree(out / "backup", ignore_errors=True)
-    best_model = keras.models.load_model(out / "best.keras")
-    (out / "train.json").write_text(json.dumps({"rows": len(train), "val_rows": len(val),
-                                                "best_val_accuracy": _best_so_far(history)}, indent=2))
-    return best_model
+    backbone = _in_float32(keras.models.load_model(out / "best.keras", compile=False), cfg)
+    saved = with_views(backbone, cfg.views)
+    val_views = float((predict_proba(saved, val.images).argmax(1) == val.labels).mean())
+    (out / "train.json").write_text(json.dumps({
+        "rows": len(train), "val_rows": len(val), "epochs": cfg.epochs, "peak_learning_rate": cfg.learning_rate,
+        "precision": precision, "cpu": cpu_model(), "best_val_accuracy_centre_crop": _best_so_far(history),
+        "val_accuracy_saved_model": val_views, "views": cfg.views,
+        "start": "clean model" if init is not None else "random weights",
+        "distilled": None if teacher is None else {"alpha": transfer.alpha, "temperature": transfer.temperature},
+    }, indent=2))
+    return saved
 
 
 def _dedupe_history(path: Path) -> None:
@@ -150,9 +221,11 @@ def _dedupe_history(path: Path) -> None:
         w.writerows(by_epoch[e] for e in sorted(by_epoch))
 
 
-def predict_proba(model: keras.Model, images: np.ndarray, flip_tta: bool = True,
+def predict_proba(model: keras.Model, images: np.ndarray, flip_tta: bool = False,
                   batch_size: int = 512) -> np.ndarray:
-    """(N, 7) float32 probabilities for (N, 48, 48) uint8 images; with flip_tta, averaged with the mirror."""
+    """(N, 7) float32 probabilities for (N, 48, 48) uint8 images. A saved maskfer model averages its own
+    test-time views; flip_tta (for models saved before views, which took the mirror outside) also
+    averages with the mirror."""
     x = images[..., None].astype(np.float32)
     p = model.predict(x, batch_size=batch_size, verbose=0)
     if flip_tta:

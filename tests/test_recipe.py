@@ -1,0 +1,162 @@
+"""The recipe's parts: crops with test-time views inside the saved model, distillation from the clean
+twin of each row, the method in the run record, and the training precision chosen from the CPU."""
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from datasets import FERData
+from experiments import conditions as C
+from experiments.config import RunConfig, TrainConfig, TransferConfig
+from experiments.data import train_dataset
+from experiments.machine import cpu_model, resolve_precision
+from experiments.models import build_model, crop_offsets, load_model, with_views
+from experiments.train import DistillationLoss, predict_proba
+from experiments.transfer import method_of, teacher_targets, training_order
+
+
+def test_saved_model_takes_48px_and_averages_its_crops(smoke_run):
+    model = load_model(smoke_run / "clean" / "model.keras")
+    backbone = model.get_layer("backbone")
+    assert model.input_shape == (None, 48, 48, 1) and model.output_shape == (None, 7)
+    assert backbone.input_shape == (None, 40, 40, 1)  # the smoke profile trains on 40 px crops
+    assert {layer.compute_dtype for layer in backbone.layers} == {"float32"}  # saved in float32 whatever trained it
+    x = np.random.default_rng(0).integers(0, 256, (5, 48, 48), dtype=np.uint8)
+    p = predict_proba(model, x)
+    np.testing.assert_allclose(p.sum(1), 1, rtol=1e-4)
+    # the same average computed by hand: centre and four corners of 40 px, each also mirrored
+    views = [x[:, t:t + 40, l:l + 40] for t, l in ((4, 4), (0, 0), (0, 8), (8, 0), (8, 8))]
+    views += [v[:, :, ::-1] for v in views]
+    by_hand = np.mean([backbone.predict(v[..., None].astype("float32"), verbose=0) for v in views], axis=0)
+    np.testing.assert_allclose(p, by_hand, atol=1e-5)
+    np.testing.assert_allclose(p, predict_proba(model, x[:, :, ::-1]), atol=1e-5)  # ten views: mirror-invariant
+    assert not np.allclose(p, predict_proba(model, x[:, ::-1, :]), atol=1e-4)
+    config = json.loads((smoke_run / "config.json").read_text())
+    assert config["config"]["train"]["crop"] == 40 and config["config"]["train"]["views"] == "ten"
+
+
+def test_view_sets_and_the_full_image():
+    assert crop_offsets(48, 40, "centre") == [(4, 4, False), (4, 4, True)]
+    assert len(crop_offsets(48, 40, "five")) == 5 and len(crop_offsets(48, 40, "ten")) == 10
+    assert crop_offsets(48, 48, "ten") == [(0, 0, False), (0, 0, True)]  # no crop: the image and its mirror
+    with pytest.raises(ValueError, match="views"):
+        crop_offsets(48, 40, "twelve")
+    model = with_views(build_model("maskfer_cnn", width=8, side=44), "five")
+    x = np.random.default_rng(1).uniform(0, 255, (2, 48, 48, 1)).astype("float32")
+    assert model.predict(x, verbose=0).shape == (2, 7)
+
+
+def _split(n=12):
+    rng = np.random.default_rng(0)
+    clean = FERData(rng.integers(0, 256, (n, 48, 48), dtype=np.uint8), rng.integers(0, 7, n).astype(np.uint8),
+                    np.zeros(n, np.uint8), np.arange(100, 100 + n), "x")
+    masked_images = clean.images.copy()
+    masked_images[:, 24:] = 200  # the lower half covered
+    masked = FERData(masked_images, clean.labels, clean.usage, clean.rows, "y")
+    return {(C.CLEAN, "Training"): clean, (C.MASKED, "Training"): masked}
+
+
+def _fingerprint_teacher(images: np.ndarray) -> np.ndarray:
+    """A stand-in teacher whose output identifies the image it saw (its mean grey of the lower half)."""
+    m = images[:, 24:].reshape(len(images), -1).mean(1)
+    p = np.zeros((len(images), 7), np.float32)
+    p[:, 0] = m / 255.0
+    p[:, 1] = 1 - p[:, 0]
+    return p
+
+
+def test_distillation_targets_come_from_the_clean_twin_of_each_row():
+    split = _split()
+    clean, masked = split[(C.CLEAN, "Training")], split[(C.MASKED, "Training")]
+    t = teacher_targets(_fingerprint_teacher, split, C.MASKED)
+    np.testing.assert_array_equal(t, _fingerprint_teacher(clean.images))
+    assert not np.allclose(t, _fingerprint_teacher(masked.images))
+    mixed = teacher_targets(_fingerprint_teacher, split, C.MIXED)  # clean copy, then masked copy: both clean twins
+    np.testing.assert_array_equal(mixed, np.concatenate([t, t]))
+    order = np.random.default_rng(3).permutation(len(clean))  # misaligned masked rows must be refused
+    split[(C.MASKED, "Training")] = masked.take(order)
+    with pytest.raises(ValueError, match="same order"):
+        teacher_targets(_fingerprint_teacher, split, C.MASKED)
+
+
+def test_training_batches_keep_each_row_with_its_teacher_targets():
+    split = _split(40)
+    masked = split[(C.MASKED, "Training")]
+    teacher = _fingerprint_teacher(split[(C.CLEAN, "Training")].images)
+    ds = train_dataset(masked.images, masked.labels, 16, seed=5, augment=None, teacher=teacher)
+    x, y = next(iter(ds))
+    x, y = x.numpy()[..., 0].astype(np.uint8), y.numpy()
+    assert y.shape == (16, 14)
+    for xi, yi in zip(x, y):  # find each shuffled image's row, then check its label and teacher columns
+        row = int(np.flatnonzero((masked.images == xi).all(axis=(1, 2)))[0])
+        assert yi[:7].argmax() == masked.labels[row]
+        np.testing.assert_allclose(yi[7:], teacher[row], atol=1e-6)
+
+
+def test_distillation_loss():
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(7), 8).astype("float32")
+    q = rng.dirichlet(np.ones(7), 8).astype("float32")
+    onehot = np.eye(7, dtype="float32")[rng.integers(0, 7, 8)]
+    ce = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)(onehot, p)
+    only_labels = DistillationLoss(alpha=0.0, temperature=4.0, label_smoothing=0.1)(np.hstack([onehot, q]), p)
+    np.testing.assert_allclose(float(only_labels), float(ce), rtol=1e-4)
+    same = DistillationLoss(alpha=1.0, temperature=4.0)(np.hstack([onehot, p]), p)
+    other = DistillationLoss(alpha=1.0, temperature=4.0)(np.hstack([onehot, q]), p)
+    assert abs(float(same)) < 1e-5 < float(other)
+
+
+def test_transfer_method_in_the_run_record(smoke_run):
+    config = json.loads((smoke_run / "config.json").read_text())
+    assert config["models"]["masked"]["transfer"]["method"] == "distill"
+    assert config["models"]["masked"]["teacher"] == config["models"]["clean"]
+    assert "transfer" not in config["models"]["clean"]
+    train = json.loads((smoke_run / "masked" / "train.json").read_text())
+    assert train["start"] == "clean model" and train["distilled"]["temperature"] == 4.0
+    assert json.loads((smoke_run / "clean" / "train.json").read_text())["start"] == "random weights"
+    assert config["precision"] in ("float32", "bfloat16") and config["cpu"]
+
+
+def test_without_a_clean_model_masked_trains_from_scratch():
+    assert method_of(RunConfig(variants=("masked",), profile="smoke"), C.MASKED) == "scratch"
+    assert method_of(RunConfig(variants=("mixed", "clean"), profile="smoke"), C.MIXED) == "distill"
+    cfg = RunConfig(variants=("masked", "clean"), profile="smoke", transfer=TransferConfig(method="clean_init"))
+    assert method_of(cfg, C.MASKED) == "clean_init" and method_of(cfg, C.CLEAN) is None
+    assert training_order(("masked", "mixed", "clean")) == ["clean", "masked", "mixed"]
+
+
+AVX2_ONLY = """processor\t: 0
+vendor_id\t: AuthenticAMD
+model name\t: AMD EPYC 7B12
+flags\t\t: fpu sse sse2 avx avx2 fma bmi2
+"""
+XEON_AMX = """processor\t: 0
+model name\t: Intel(R) Xeon(R) Platinum 8488C
+flags\t\t: fpu avx avx2 avx512f avx512_bf16 amx_bf16 amx_tile
+"""
+ZEN4 = AVX2_ONLY.replace("bmi2", "bmi2 avx512f avx512_bf16").replace("7B12", "9B14")
+
+
+def test_precision_follows_the_cpu_flags():
+    assert resolve_precision("auto", AVX2_ONLY) == "float32"
+    assert resolve_precision("auto", XEON_AMX) == "bfloat16"
+    assert resolve_precision("auto", ZEN4) == "bfloat16"
+    assert resolve_precision("auto", "") == "float32"
+    assert resolve_precision("float32", XEON_AMX) == "float32"
+    assert resolve_precision("bfloat16", AVX2_ONLY) == "bfloat16"
+    with pytest.raises(ValueError, match="precision"):
+        resolve_precision("fp8", AVX2_ONLY)
+    assert cpu_model(XEON_AMX) == "Intel(R) Xeon(R) Platinum 8488C" and cpu_model(AVX2_ONLY) == "AMD EPYC 7B12"
+    with pytest.raises(ValueError, match="precision"):
+        TrainConfig(precision="half")
+
+
+def test_bfloat16_model_computes_in_bfloat16_and_keeps_float32_weights_and_output():
+    model = build_model("maskfer_cnn", "bfloat16", width=8, side=40)
+    conv = model.get_layer("s1a_conv")
+    assert conv.compute_dtype == "bfloat16" and conv.kernel.dtype == "float32"
+    assert model.get_layer("probabilities").compute_dtype == "float32"
+    assert keras.config.dtype_policy().name == "float32"  # the policy was set only while building
