@@ -2,7 +2,7 @@
 and print its PublicTest accuracy. PrivateTest is not touched.
 
     FER2013_CSV=../shared/datasets/fer2013/fer2013.csv.gz python benchmarks/bench_recipe.py NAME crop=40 epochs=16
-    ... bench_recipe.py NAME variant=masked method=distill init=/tmp/maskfer-recipe/C/model.keras epochs=8
+    ... bench_recipe.py NAME variant=masked transfer.method=distill transfer.epochs=8 init=/tmp/maskfer-recipe/C/model.keras
 
 variant=masked trains on the masked rows (the run's default mask config; masks cached in
 $MASKFER_CACHE_DIR) and validates on masked PublicTest; init= a clean saved model to start from (methods
@@ -29,8 +29,11 @@ def parse(argv):
         if k in extra:
             extra[k] = v
             continue
-        owner = next((c for c in (AugmentConfig, TransferConfig, TrainConfig) if k in {f.name for f in fields(c)}), None)
-        if owner is None:
+        if k.startswith("transfer."):  # TransferConfig's fields: transfer.epochs=8, transfer.method=distill
+            owner, k = TransferConfig, k.split(".", 1)[1]
+        else:
+            owner = next((c for c in (TrainConfig, AugmentConfig) if k in {f.name for f in fields(c)}), None)
+        if owner is None or k not in {f.name for f in fields(owner)}:
             sys.exit(f"unknown setting {k}")
         typ = type(getattr(owner(), k))
         groups[owner][k] = (v == "True") if typ is bool else typ(v)

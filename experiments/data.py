@@ -77,14 +77,3 @@ def train_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, seed:
     # Sequential map: each Keras random layer advances its own seeded state once per batch, in batch
     # order, so the same seed gives the same augmented batches (parallel calls would race on that state).
     return ds.map(prepare).prefetch(tf.data.AUTOTUNE)
-
-
-def eval_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, crop: int = SIDE,
-                 teacher_columns: bool = False) -> tf.data.Dataset:
-    """Unshuffled, unaugmented batches of (x (B, crop, crop, 1) float32 0..255 centre crops, y one-hot);
-    with teacher_columns, y is (B, 14) with the one-hot label also in the teacher's place (the training
-    loss's shape; the validation loss is then plain cross-entropy)."""
-    y = tf.one_hot(labels.astype(np.int32), N_CLASSES)
-    ds = tf.data.Dataset.from_tensor_slices((images[..., None].astype(np.float32),
-                                             tf.concat([y, y], axis=1) if teacher_columns else y))
-    return ds.batch(batch_size).map(lambda x, t: (centre_crop(x, crop), t)).prefetch(tf.data.AUTOTUNE)

@@ -2,7 +2,8 @@
 photos and videos.
 
 Faces are found with dlib's detector, aligned by the eye landmarks, cropped and turned into 48x48
-grayscale the way FER2013 rows look, and classified (with the same flip averaging as evaluation).
+grayscale the way FER2013 rows look, and classified by the saved model as evaluation scored it (its own
+test-time views included).
 Images get an annotated copy; a video gets an annotated video and a table of how often each emotion
 was predicted over its frames. `--mask` masks each face first, to show what the model says when the
 same person wears a mask. MODEL may also be a `.tflite` file from `experiments.export`, to see what the

@@ -22,9 +22,10 @@ from datasets import N_CLASSES, USAGES, FERData
 from datasets.atomic import atomic_path
 
 from .config import TrainConfig, TransferConfig
-from .data import class_weights, eval_dataset, train_dataset
+from .data import class_weights, train_dataset
 from .machine import cpu_model, resolve_precision
 from .models import build_model, with_views
+from .precisebn import PreciseBatchNorm, stats_sample
 
 PRIVATE = USAGES.index("PrivateTest")
 
@@ -112,7 +113,8 @@ def _best_so_far(history_csv: Path) -> float | None:
     return max(vals) if vals else None
 
 
-def _label_accuracy(y_true, y_pred):
+@keras.saving.register_keras_serializable(package="maskfer")
+def label_accuracy(y_true, y_pred):
     """Top-1 accuracy against the one-hot label in y_true's first 7 columns (a teacher's may follow)."""
     return keras.ops.cast(keras.ops.argmax(y_true[:, :N_CLASSES], -1) == keras.ops.argmax(y_pred, -1), "float32")
 
@@ -163,7 +165,7 @@ def train_model(train: FERData, val: FERData, cfg: TrainConfig, out_dir: str | P
     weights = class_weights(train.labels) if cfg.class_weights else None
     ds_train = train_dataset(train.images, train.labels, cfg.batch_size, cfg.seed, cfg.augment, weights, cfg.crop,
                              teacher)
-    ds_val = eval_dataset(val.images, val.labels, max(cfg.batch_size, 256), cfg.crop, teacher is not None)
+    val_x = stats_sample(val.images, cfg.crop, rows=len(val))
     steps = math.ceil(len(train) / cfg.batch_size)
     with _strategy().scope():
         model = build_model(cfg.model, precision, width=cfg.width, dropout=cfg.dropout, side=cfg.crop)
@@ -174,12 +176,13 @@ def train_model(train: FERData, val: FERData, cfg: TrainConfig, out_dir: str | P
         else:
             loss = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
         model.compile(_optimizer(cfg, learning_rate_schedule(cfg, steps)), loss,
-                      metrics=[keras.metrics.MeanMetricWrapper(_label_accuracy, name="accuracy")],
+                      metrics=[keras.metrics.MeanMetricWrapper(label_accuracy, name="accuracy")],
                       jit_compile=cfg.jit_compile and precision == "float32")
     history = out / "history.csv"
     best = keras.callbacks.ModelCheckpoint(out / "best.keras", monitor="val_accuracy", mode="max",
                                            save_best_only=True, initial_value_threshold=_best_so_far(history))
     callbacks = [
+        PreciseBatchNorm(stats_sample(train.images, cfg.crop, seed=cfg.seed), val_x, val.labels),
         LogLearningRate(),
         keras.callbacks.CSVLogger(str(history), append=True),
         best,
@@ -189,7 +192,7 @@ def train_model(train: FERData, val: FERData, cfg: TrainConfig, out_dir: str | P
         callbacks.append(EpochLine(cfg.epochs))
     if cfg.patience:
         callbacks.append(keras.callbacks.EarlyStopping("val_accuracy", patience=cfg.patience, mode="max"))
-    model.fit(ds_train, validation_data=ds_val, epochs=cfg.epochs, callbacks=callbacks,
+    model.fit(ds_train, epochs=cfg.epochs, callbacks=callbacks,
               verbose=2 if verbose == 2 else 0, shuffle=False)  # the dataset shuffles itself
     _dedupe_history(history)
     if not (out / "best.keras").exists():  # no epoch beat an earlier run's best: keep the final weights

@@ -111,18 +111,18 @@ def test_distillation_loss():
 
 def test_transfer_method_in_the_run_record(smoke_run):
     config = json.loads((smoke_run / "config.json").read_text())
-    assert config["models"]["masked"]["transfer"]["method"] == "distill"
+    assert config["models"]["masked"]["transfer"]["method"] == "clean_init" == config["transfer"]["masked"]
     assert config["models"]["masked"]["teacher"] == config["models"]["clean"]
     assert "transfer" not in config["models"]["clean"]
     train = json.loads((smoke_run / "masked" / "train.json").read_text())
-    assert train["start"] == "clean model" and train["distilled"]["temperature"] == 4.0
+    assert train["start"] == "clean model" and train["distilled"] is None
     assert json.loads((smoke_run / "clean" / "train.json").read_text())["start"] == "random weights"
     assert config["precision"] in ("float32", "bfloat16") and config["cpu"]
 
 
 def test_without_a_clean_model_masked_trains_from_scratch():
     assert method_of(RunConfig(variants=("masked",), profile="smoke"), C.MASKED) == "scratch"
-    assert method_of(RunConfig(variants=("mixed", "clean"), profile="smoke"), C.MIXED) == "distill"
+    assert method_of(RunConfig(variants=("mixed", "clean"), profile="smoke"), C.MIXED) == "clean_init"
     cfg = RunConfig(variants=("masked", "clean"), profile="smoke", transfer=TransferConfig(method="clean_init"))
     assert method_of(cfg, C.MASKED) == "clean_init" and method_of(cfg, C.CLEAN) is None
     assert training_order(("masked", "mixed", "clean")) == ["clean", "masked", "mixed"]
@@ -160,3 +160,36 @@ def test_bfloat16_model_computes_in_bfloat16_and_keeps_float32_weights_and_outpu
     assert conv.compute_dtype == "bfloat16" and conv.kernel.dtype == "float32"
     assert model.get_layer("probabilities").compute_dtype == "float32"
     assert keras.config.dtype_policy().name == "float32"  # the policy was set only while building
+
+
+def test_recomputed_batchnorm_statistics_are_the_mean_over_the_given_images():
+    from experiments.precisebn import batchnorm_layers, recompute_batchnorm
+    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.BatchNormalization(momentum=0.99)])
+    x = np.random.default_rng(0).normal(3.0, 2.0, (64, 4, 4, 1)).astype("float32")
+    recompute_batchnorm(model, x, batch_size=16)
+    bn = batchnorm_layers(model)[0]
+    batch_means = [x[i:i + 16].mean() for i in range(0, 64, 16)]
+    batch_vars = [x[i:i + 16].var() for i in range(0, 64, 16)]
+    np.testing.assert_allclose(float(bn.moving_mean.numpy()[0]), np.mean(batch_means), rtol=1e-4)
+    np.testing.assert_allclose(float(bn.moving_variance.numpy()[0]), np.mean(batch_vars), rtol=1e-3)
+    assert bn.momentum == 0.99  # restored
+    nested = with_views(build_model("maskfer_cnn", width=8, side=40))
+    assert len(batchnorm_layers(nested)) == 6  # found inside the saved model's backbone too
+
+
+def test_distill_run_retrains_only_the_masked_model(smoke_run, tmp_path, capsys):
+    import shutil
+    from experiments.run import parse_args, run
+    run_dir = tmp_path / "copy"
+    shutil.copytree(smoke_run, run_dir)
+    cfg = json.loads((run_dir / "config.json").read_text())
+    clean_before = (run_dir / "clean" / "model.keras").read_bytes()
+    run(parse_args(["clean", "masked", "--profile", "smoke", "--data", cfg["data"], "--out", str(run_dir),
+                    "--no-report", "--cache-dir", cfg["config"]["cache_dir"], "--workers", "1",
+                    "--masked-start", "distill", "--distill-weight", "0.3", "--overwrite"]))
+    out = capsys.readouterr().out
+    assert "clean: finished earlier" in out and "distilled from its predictions on the clean twins" in out
+    assert (run_dir / "clean" / "model.keras").read_bytes() == clean_before
+    train = json.loads((run_dir / "masked" / "train.json").read_text())
+    assert train["distilled"] == {"alpha": 0.3, "temperature": 4.0}
+    assert json.loads((run_dir / "config.json").read_text())["transfer"] == {"masked": "distill"}
