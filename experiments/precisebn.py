@@ -1,9 +1,9 @@
 """BatchNorm statistics for the images a model is tested on ("precise BN", Wu & Johnson 2021).
 
 During training, BatchNorm keeps running averages (momentum 0.99) of the statistics of augmented batches
-while the weights move under them. Tested with those averages, maskfer's validation accuracy swung by up
-to 9 points between epochs and ended 1.6 points below the same weights with the statistics recomputed on
-un-augmented training crops (BENCHMARKS.md). `PreciseBatchNorm` recomputes them at the end of every epoch
+while the weights move under them. Tested with those averages, maskfer's validation accuracy fell by up to
+6.6 points from one epoch to the next and ended 1.6 points below the same weights with the statistics
+recomputed on un-augmented training crops (BENCHMARKS.md section 6c). `PreciseBatchNorm` recomputes them at the end of every epoch
 (the running averages are used only at test time, so training is unchanged) and then validates.
 """
 from __future__ import annotations

