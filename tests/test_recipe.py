@@ -193,3 +193,13 @@ def test_distill_run_retrains_only_the_masked_model(smoke_run, tmp_path, capsys)
     train = json.loads((run_dir / "masked" / "train.json").read_text())
     assert train["distilled"] == {"alpha": 0.3, "temperature": 4.0}
     assert json.loads((run_dir / "config.json").read_text())["transfer"] == {"masked": "distill"}
+
+
+@pytest.mark.parametrize("args, needle", [(["--crop", "60"], "--crop"), (["--distill-weight", "2"], "--distill-weight"),
+                                          (["--precision", "half"], "--precision"),
+                                          (["--finetune-epochs", "0"], "--finetune-epochs")])
+def test_recipe_options_are_checked(args, needle, capsys):
+    from experiments.run import main
+    with pytest.raises(SystemExit) as e:
+        main(["clean", "masked", *args])
+    assert e.value.code == 2 and needle in capsys.readouterr().err
