@@ -21,7 +21,6 @@ def main():
     ap.add_argument("--data", default=os.environ.get("FER2013_CSV"))
     ap.add_argument("--cache-dir")
     a = ap.parse_args()
-    import numpy as np
     from datasets import load_dataset
     from masking import MASK_TYPES, MaskConfig, mask_dataset
     from experiments.models import load_model
