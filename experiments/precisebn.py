@@ -11,6 +11,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from .data import centre_crop
+
 
 
 def batchnorm_layers(model) -> list:
@@ -58,7 +60,6 @@ class PreciseBatchNorm(keras.callbacks.Callback):
 def stats_sample(images: np.ndarray, crop: int, rows: int = 6400, seed: int = 0) -> np.ndarray:
     """(min(rows, N), crop, crop, 1) float32: centre crops of a seeded random sample of (N, 48, 48) uint8 images."""
     idx = np.sort(np.random.default_rng(seed).permutation(len(images))[:rows])
-    m = (images.shape[1] - crop) // 2
-    return images[idx, m:m + crop, m:m + crop, None].astype(np.float32)
+    return centre_crop(images[idx, ..., None], crop).astype(np.float32)
 
 
