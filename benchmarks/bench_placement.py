@@ -119,7 +119,7 @@ def main():
           f"{found.sum()} ({100 * found.mean():.1f}%)")
     pts, status = masking.find_landmarks(sub, cfg.landmarks, workers=args.workers, use_cache=False)
     diff = np.abs(m.images.astype(np.float32) - sub.images.astype(np.float32))
-    eyes = [ref[:, 36:42].mean(1), ref[:, 42:48].mean(1)]
+    eyes = list(masking.eye_centres(ref))
     eye_px = np.stack([_box_change(diff, e) for e in eyes], 1)
     covered_px = (eye_px > 20).any(1)
     iod = np.linalg.norm(eyes[1] - eyes[0], axis=1)

@@ -14,9 +14,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main():
-    import keras
     import numpy as np
-    from experiments.models import build_model
+    from experiments.backend import keras
+    from experiments.model.architectures import build_model
     side, precision, jit = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "1"
     width = int(sys.argv[4]) if len(sys.argv) > 4 else 48
     m = build_model("maskfer_cnn", precision=precision, width=width, side=side)

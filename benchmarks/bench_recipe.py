@@ -46,8 +46,8 @@ def main():
     cfg, transfer, extra, groups = parse(sys.argv[2:])
     from datasets import load_dataset
     from masking import MaskConfig, mask_dataset, mask_key
-    from experiments.models import load_model
-    from experiments.train import predict_proba, train_model
+    from experiments.model.inference import load_model, predict_proba
+    from experiments.training.train import train_model
     fer = load_dataset(os.environ["FER2013_CSV"])
     clean = fer
     if extra["variant"] == "masked":
@@ -59,7 +59,7 @@ def main():
     t = time.time()
     out = Path(tempfile.gettempdir()) / "maskfer-recipe" / name
     if extra["bn_check"] == "1":  # why the validation curve swings: BatchNorm's running statistics?
-        import experiments.train as train_mod
+        import experiments.training.train as train_mod
         train_mod.EpochLine = bn_checker(tr, va, cfg.crop)
     m = train_model(tr, va, cfg, out, verbose=1, init=init, teacher=teacher, transfer=transfer)
     dt = time.time() - t
@@ -70,7 +70,7 @@ def main():
                       "val_saved_model": info["val_accuracy_saved_model"], "views": cfg.views,
                       "precision": info["precision"], "cpu": info["cpu"]}), flush=True)
     for views in ("centre", "five", "ten"):  # the same weights with each view set
-        from experiments.models import with_views
+        from experiments.model.views import with_views
         backbone = m.get_layer("backbone")
         p = predict_proba(with_views(backbone, views), va.images)
         print(json.dumps({"name": name, "views": views, "val": float((p.argmax(1) == va.labels).mean())}), flush=True)
@@ -79,10 +79,10 @@ def main():
 def bn_checker(tr, va, crop, batches=40):
     """An EpochLine that also prints the validation accuracy with BatchNorm statistics recomputed on
     `batches` training batches at the epoch's weights (in a copy; the training model is untouched)."""
-    import keras
     import numpy as np
-    from experiments.data import centre_crop
-    from experiments.train import EpochLine
+    from experiments.backend import keras
+    from experiments.training.data import centre_crop
+    from experiments.training.train import EpochLine
 
     class Check(EpochLine):
         def on_epoch_end(self, epoch, logs=None):

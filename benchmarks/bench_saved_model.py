@@ -22,13 +22,14 @@ def main():
     ap.add_argument("--cache-dir")
     a = ap.parse_args()
     from datasets import load_dataset
-    from masking import MASK_TYPES, MaskConfig, mask_dataset
-    from experiments.models import load_model
+    from masking import mask_dataset
+    from experiments.config import recorded_mask_config
+    from experiments.model.inference import load_model
     run = Path(a.run)
     config, metrics = (json.loads((run / f).read_text()) for f in ("config.json", "metrics.json"))
     cfg = config["config"]
     fer = load_dataset(a.data, cache_dir=a.cache_dir).split("PrivateTest")
-    mcfg = MaskConfig(mask_types=tuple(cfg.get("train_mask_types", MASK_TYPES)), seed=int(cfg.get("mask_seed", 0)))
+    mcfg = recorded_mask_config(cfg)
     faces = {"clean": fer.images, "masked": mask_dataset(fer, mcfg, None, a.cache_dir).images}
     reported = {(r["train"], r["test"]): r["accuracy"] for r in metrics["results"]}
     for variant in cfg["variants"]:

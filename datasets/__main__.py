@@ -5,7 +5,8 @@ import argparse
 import json
 import sys
 
-from . import EMOTIONS, USAGES, DatasetError, load_dataset, make_synthetic, write_fer_csv
+from .cli import exit_code
+from . import EMOTIONS, USAGES, load_dataset, make_synthetic, write_fer_csv
 
 
 def _info(args) -> int:
@@ -47,11 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_synth)
     args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except (DatasetError, ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return exit_code(lambda: args.func(args), ValueError, OSError)  # DatasetError is a ValueError
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import numpy as np
 import platformdirs
 
 from .atomic import atomic_path
-from .fer2013 import FERData, file_sha256, load_csv_uncached
+from .fer2013 import DatasetError, FERData, file_sha256, load_csv_uncached
 
 CACHE_VERSION = 1
 CACHE_ENV = "MASKFER_CACHE_DIR"
@@ -50,7 +50,6 @@ def load_fer2013(path: str | Path, cache_dir: str | Path | None = None, use_cach
     if not use_cache:
         return load_csv_uncached(path)
     if not path.is_file():
-        from .fer2013 import DatasetError
         raise DatasetError(f"{path}: no such file")
     digest = file_sha256(path)
     target = Path(cache_dir or default_cache_dir()) / f"fer2013-{digest[:24]}-v{CACHE_VERSION}.npz"

@@ -254,7 +254,13 @@ def _parse_strict(data: bytes, name: str):
                            f"expected {','.join(COLUMNS)}, found {','.join(header)}")
     ie, ip, iu = (header.index(c) for c in COLUMNS)
     images, labels, usage, rows = [], [], [], []
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:  # a field over csv's size limit, a stray quote, a NUL byte
+            raise DatasetError(f"{name}: line {reader.line_num}: not a FER2013 row ({e})") from None
         line = reader.line_num
         if not row or all(not c.strip() for c in row):
             continue

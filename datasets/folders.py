@@ -1,7 +1,16 @@
-"""Loader for the image-folder copies of FER2013: `<root>/<split>/<emotion>/*.png|jpg`."""
+"""Emotion-folder datasets: one reader for every folder of face images maskfer takes.
+
+A folder holds `<emotion>/` subfolders, or `<split>/<emotion>/` ones. Emotion folders are named by an
+emotion or a usual synonym, in any case, with an optional numeric prefix (`Anger`, `HAPPINESS`, `03_fear`);
+split folders map to FER2013's Usage (`train` -> Training, `val` -> PublicTest, `test` -> PrivateTest, and
+their synonyms). Images are found at any depth inside an emotion folder. Folders that are no emotion
+(contempt, unknown, ...) or no split are listed as skipped; what to do with them is the caller's choice.
+"""
 from __future__ import annotations
 
 import hashlib
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -9,40 +18,112 @@ from PIL import Image, UnidentifiedImageError
 
 from .fer2013 import EMOTIONS, IMAGE_SUFFIXES, SIDE, USAGES, DatasetError, FERData
 
+SYNONYMS = {
+    "angry": ("anger", "angry", "mad", "an"),
+    "disgust": ("disgust", "disgusted", "disgusting", "di"),
+    "fear": ("fear", "fearful", "afraid", "scared", "fe"),
+    "happy": ("happy", "happiness", "joy", "joyful", "smile", "smiling", "ha"),
+    "sad": ("sad", "sadness", "unhappy", "sa"),
+    "surprise": ("surprise", "surprised", "su"),
+    "neutral": ("neutral", "neutrality", "calm", "ne"),
+}
+_LOOKUP = {s: EMOTIONS.index(e) for e, names in SYNONYMS.items() for s in names}
 SPLIT_NAMES = {
     "train": "Training", "training": "Training",
     "val": "PublicTest", "valid": "PublicTest", "validation": "PublicTest", "publictest": "PublicTest",
-    "test": "PrivateTest", "privatetest": "PrivateTest",
+    "test": "PrivateTest", "testing": "PrivateTest", "privatetest": "PrivateTest",
 }
 
 
-def load_image_folders(root: str | Path) -> FERData:
-    """Read every image under `root/<split>/<emotion>/`, sorted by split, emotion and file name.
+def emotion_of(folder_name: str) -> int | None:
+    """Label 0..6 of an emotion folder name (any case; a numeric prefix such as `03_` or `3-` is ignored),
+    or None for a folder that is no emotion (contempt, unknown, ...)."""
+    name = re.sub(r"^[0-9]+[\s_.-]*", "", folder_name.strip().lower())
+    return _LOOKUP.get(name)
 
-    Split folders map to Usage (train -> Training, val/validation -> PublicTest, test -> PrivateTest);
-    emotion folders are the seven names in `EMOTIONS` (any case). Images that are not 48x48
-    grayscale are converted and resized. An unreadable image raises DatasetError naming the file.
-    """
+
+def usage_of(folder_name: str) -> int | None:
+    """Index into USAGES of a split folder name (any case), or None."""
+    usage = SPLIT_NAMES.get(folder_name.strip().lower())
+    return None if usage is None else USAGES.index(usage)
+
+
+@dataclass(frozen=True)
+class FolderListing:
+    """The labelled images of an emotion-folder dataset, sorted by usage, emotion and path.
+
+    files: (N,) image paths; labels: (N,) uint8 in 0..6; usage: (N,) uint8 into USAGES, or None for a
+    folder without split folders; skipped: {folder path relative to the root: images in it} of folders
+    that are no emotion or no split."""
+
+    root: Path
+    files: list[Path]
+    labels: np.ndarray
+    usage: np.ndarray | None
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+def _images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir())
+
+
+def list_emotion_folders(root: str | Path) -> FolderListing:
+    """List an emotion-folder dataset. Raises DatasetError naming the folder when it is no folder, holds
+    neither emotion nor split folders, or has no image in its emotion folders."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: not a folder")
-    files: list[tuple[Path, int, int]] = []
-    for split_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        usage = SPLIT_NAMES.get(split_dir.name.lower())
-        if usage is None:
-            raise DatasetError(f"{split_dir}: unknown split folder; expected one of {', '.join(sorted(SPLIT_NAMES))}")
-        for emo_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
-            if emo_dir.name.lower() not in EMOTIONS:
-                raise DatasetError(f"{emo_dir}: unknown emotion folder; expected one of {', '.join(EMOTIONS)}")
-            label = EMOTIONS.index(emo_dir.name.lower())
-            for f in sorted(emo_dir.iterdir()):
-                if f.suffix.lower() in IMAGE_SUFFIXES:
-                    files.append((f, label, USAGES.index(usage)))
+    subdirs = _subdirs(root)
+    flat = any(emotion_of(d.name) is not None for d in subdirs)
+    if flat:
+        groups = [(None, subdirs)]
+    else:
+        groups = [(usage_of(d.name), _subdirs(d)) for d in subdirs]
+        if all(u is None for u, _ in groups):
+            raise DatasetError(f"{root}: no emotion folders (angry, happy, ...) and no split folders "
+                               f"({', '.join(SPLIT_NAMES)})")
+    files, labels, usages, skipped = [], [], [], {}
+    for (usage, emotion_dirs), split_dir in zip(groups, [root] if flat else subdirs):
+        if not flat and usage is None:
+            skipped[split_dir.name] = len(_images(split_dir))
+            continue
+        for d in emotion_dirs:
+            label, imgs = emotion_of(d.name), _images(d)
+            if label is None:
+                skipped[str(d.relative_to(root))] = len(imgs)
+                continue
+            files += imgs
+            labels += [label] * len(imgs)
+            usages += [usage or 0] * len(imgs)
     if not files:
-        raise DatasetError(f"{root}: no images found in <split>/<emotion>/ folders")
-    images = np.empty((len(files), SIDE, SIDE), dtype=np.uint8)
+        raise DatasetError(f"{root}: no images in its emotion folders")
+    order = np.lexsort((np.array([str(f) for f in files]), np.array(labels), np.array(usages)))
+    return FolderListing(root, [files[i] for i in order], np.array(labels, np.uint8)[order],
+                         None if flat else np.array(usages, np.uint8)[order], skipped)
+
+
+def load_image_folders(root: str | Path) -> FERData:
+    """A training set of 48x48 face crops in `<split>/<emotion>/` folders (FER2013's image-folder copies).
+
+    Every folder must be used: a skipped folder, a folder without split folders or an unreadable image
+    raises DatasetError naming it. Images that are not 48x48 grayscale are converted and resized. Rows
+    are in `list_emotion_folders` order; the hash covers each file's relative path and pixels.
+    """
+    listing = list_emotion_folders(root)
+    root = listing.root
+    if listing.usage is None:
+        raise DatasetError(f"{root}: training images need <split>/<emotion>/ folders "
+                           f"(splits: {', '.join(SPLIT_NAMES)})")
+    if listing.skipped:
+        raise DatasetError(f"{root}: unknown split or emotion folder(s) {', '.join(listing.skipped)}; "
+                           f"expected splits {', '.join(SPLIT_NAMES)} holding emotions {', '.join(EMOTIONS)}")
+    images = np.empty((len(listing.files), SIDE, SIDE), dtype=np.uint8)
     digest = hashlib.sha256()
-    for i, (f, _, _) in enumerate(files):
+    for i, f in enumerate(listing.files):
         try:
             with Image.open(f) as im:
                 im = im.convert("L")
@@ -52,6 +133,5 @@ def load_image_folders(root: str | Path) -> FERData:
         except (OSError, UnidentifiedImageError, ValueError) as e:
             raise DatasetError(f"{f}: unreadable image ({e})") from None
         digest.update(str(f.relative_to(root)).encode() + b"\0" + images[i].tobytes())
-    labels = np.array([lab for _, lab, _ in files], dtype=np.uint8)
-    usage = np.array([u for _, _, u in files], dtype=np.uint8)
-    return FERData(images, labels, usage, np.arange(len(files), dtype=np.int64), digest.hexdigest())
+    return FERData(images, listing.labels, listing.usage, np.arange(len(listing.files), dtype=np.int64),
+                   digest.hexdigest())

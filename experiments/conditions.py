@@ -1,7 +1,8 @@
-"""One vocabulary for what a run trains and what it tests, and the files it writes for them.
+"""One vocabulary for what a run trains and what it tests.
 
 Variants (models) are named by the training data they see; test conditions by the PrivateTest pixels
-they score. Every module that names a variant, a condition or a predictions file imports it from here.
+they score. Every module that names a variant or a condition imports it from here (the files a run writes
+for them are named in `runfolder`).
 No TensorFlow here: the report reads it too.
 
 Variants:
@@ -71,8 +72,3 @@ def set_of(condition: str) -> tuple[str, str] | None:
     if not sep or name == MASKED or kind not in (CLEAN, MASKED):
         return None
     return name, kind
-
-
-def predictions_name(model: str, condition: str) -> str:
-    """File name (inside RUN/predictions/) of `model`'s predictions on `condition`."""
-    return f"{model}__{condition.replace(':', '-')}.csv"

@@ -1,90 +1,58 @@
-"""Run configuration: frozen dataclasses and the three profiles (smoke, default, full)."""
+"""Run configuration: `RunConfig` (frozen, checks its own values) and the three profiles (smoke, default, full).
+
+The recipe's own configs (`TrainConfig`, `AugmentConfig`, `TransferConfig`) live in `training.config`.
+Every value is checked here, in the classes; the CLI only reports a `ConfigError` under the option's name.
+"""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
-from masking import MASK_TYPES
+from masking import MASK_TYPES, MaskConfig
 
-from .conditions import VARIANTS
-# The model registry's names and view sets (experiments.models), kept here so parsing options does not import Keras.
-MODEL_NAMES = ("maskfer_cnn", "report_cnn", "resnet_small")
-VIEWS = ("centre", "five", "ten")
-PRECISIONS = ("auto", "float32", "bfloat16")
-TRANSFER_METHODS = ("scratch", "clean_init", "distill")
+from . import conditions as C
+from .training.config import AugmentConfig, ConfigError, TrainConfig, TransferConfig, check, check_choice
 
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    """ImageDataGenerator's parameters, implemented with Keras 3 preprocessing layers in tf.data.
-    rotation_range in degrees; shifts and zoom as fractions of the image size."""
-
-    rotation_range: float = 5.0
-    width_shift_range: float = 0.0     # the training crop already shifts by up to (48 - crop) / 2 pixels
-    height_shift_range: float = 0.0
-    zoom_range: float = 0.05
-    horizontal_flip: bool = True
+__all__ = ["AugmentConfig", "ConfigError", "TrainConfig", "TransferConfig", "RunConfig", "PROFILES", "TRANSFER",
+           "SMOKE_ROWS", "profile_config", "mask_config", "recorded_mask_config", "parse_test_data"]
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """One shared recipe, used unchanged for every variant."""
-
-    model: str = "maskfer_cnn"
-    width: int = 48                 # maskfer_cnn / resnet_small base width (ignored by report_cnn)
-    epochs: int = 20
-    batch_size: int = 128
-    optimizer: str = "sgd"          # "sgd" (Nesterov momentum) or "adam"
-    learning_rate: float = 0.05     # peak, after linear warm-up; cosine decay to 0 afterwards
-    momentum: float = 0.9
-    warmup_epochs: float = 1.0
-    weight_decay: float = 2e-4
-    decay_norms: bool = False       # weight decay on BatchNorm scales/offsets and biases too
-    dropout: float = 0.3
-    label_smoothing: float = 0.1
-    class_weights: bool = False     # inverse-frequency sample weights for the class imbalance
-    patience: int = 0               # early stopping on validation accuracy; 0 = run the whole schedule
-    crop: int = 40                  # training crop side (random position); 48 = no crop
-    views: str = "centre"           # test-time views inside the saved model: centre | five | ten
-    precision: str = "auto"         # auto (bfloat16 where the CPU has it) | float32 | bfloat16
-    jit_compile: bool = True        # XLA, in float32 only (XLA's CPU bfloat16 is slower than oneDNN's)
-    seed: int = 0
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-
-    def __post_init__(self):
-        if self.model not in MODEL_NAMES:
-            raise ValueError(f"unknown model {self.model!r}; expected one of {', '.join(MODEL_NAMES)}")
-        if not 8 <= self.crop <= 48:
-            raise ValueError(f"crop must be 8..48 pixels, got {self.crop}")
-        if self.views not in VIEWS:
-            raise ValueError(f"unknown views {self.views!r}; expected one of {', '.join(VIEWS)}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {self.precision!r}; expected one of {', '.join(PRECISIONS)}")
+def mask_config(train_mask_types, mask_seed: int) -> MaskConfig:
+    """The masks a run trains on (and masks its cross-dataset test sets with): its training mask types, its seed."""
+    return MaskConfig(mask_types=tuple(train_mask_types), seed=int(mask_seed))
 
 
-@dataclass(frozen=True)
-class TransferConfig:
-    """How the masked and mixed models learn from the clean model of the same run.
+def recorded_mask_config(run_config: dict) -> MaskConfig:
+    """`mask_config` of a finished run, from the "config" object of its config.json."""
+    return mask_config(run_config.get("train_mask_types", MASK_TYPES), run_config.get("mask_seed", 0))
 
-    method: "scratch" (the shared recipe from random weights), "clean_init" (start from the clean model's
-    weights and fine-tune for `epochs` at peak rate `learning_rate`) or "distill" (clean_init, and the loss
-    also matches the clean model's predictions on the unmasked twin of each training row:
-    (1 - alpha) * cross-entropy + alpha * temperature**2 * KL(teacher_T || student_T)).
-    Without a clean model in the run, the method is "scratch" whatever is asked.
-    """
 
-    method: str = "clean_init"
-    epochs: int = 8
-    learning_rate: float = 0.02
-    alpha: float = 0.5
-    temperature: float = 4.0
+def parse_test_data(specs) -> tuple[tuple[str, str], ...]:
+    """["NAME=PATH", ...] -> ((NAME, PATH), ...); ConfigError("test_data", ...) when one has no `=`.
+    The names and paths themselves are checked by RunConfig."""
+    out = []
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        check(bool(sep and name.strip() and path), "test_data", f"{spec!r}: expected NAME=PATH")
+        out.append((name.strip(), path))
+    return tuple(out)
 
-    def __post_init__(self):
-        if self.method not in TRANSFER_METHODS:
-            raise ValueError(f"unknown method {self.method!r}; expected one of {', '.join(TRANSFER_METHODS)}")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"distillation weight must be 0..1, got {self.alpha}")
-        if self.temperature <= 0:
-            raise ValueError(f"distillation temperature must be positive, got {self.temperature}")
+
+def _check_test_data(pairs) -> None:
+    seen = set()
+    for name, path in pairs:
+        spec = f"{name}={path}"
+        check(C.valid_set_name(name), "test_data", f"{spec!r}: NAME may use letters, digits, '_' and '-' and "
+              f"must not be one of {', '.join(C.RESERVED_NAMES)}")
+        check(name not in seen, "test_data", f"{spec!r}: the name {name!r} is used twice")
+        check(Path(path).exists(), "test_data", f"{spec!r}: {path}: no such file or folder")
+        seen.add(name)
+
+
+def _check_mask_types(types, field: str, allow_empty: bool) -> None:
+    check(allow_empty or len(types) > 0, field, f"needs at least one mask type; expected some of {', '.join(MASK_TYPES)}")
+    for t in types:
+        check(t in MASK_TYPES, field, f"{t!r} is an unknown mask type; expected {', '.join(MASK_TYPES)}")
 
 
 @dataclass(frozen=True)
@@ -107,21 +75,31 @@ class RunConfig:
     cache_dir: str | None = None
     report: bool = True
     overwrite: bool = False         # retrain variants whose recorded fingerprint differs
-    verbose: bool = False           # TensorFlow log lines and per-epoch Keras output
+    verbose: bool = False           # per-epoch Keras output
     test_data: tuple[tuple[str, str], ...] = ()  # cross-dataset test sets: ((NAME, PATH), ...)
 
     def __post_init__(self):
-        if self.profile not in PROFILES:
-            raise ValueError(f"unknown profile {self.profile!r}; expected one of {', '.join(PROFILES)}")
-        bad = [v for v in self.variants if v not in VARIANTS]
-        if bad or not self.variants:
-            raise ValueError(f"unknown variant {bad[0] if bad else '(none)'!r}; expected one of {', '.join(VARIANTS)}")
+        check_choice(self.profile, tuple(PROFILES), "profile")
+        check(len(self.variants) > 0, "variants", f"needs at least one of {', '.join(C.VARIANTS)}")
+        for v in self.variants:
+            check_choice(v, tuple(C.VARIANTS), "variants")
+        _check_mask_types(self.train_mask_types, "train_mask_types", allow_empty=False)
+        _check_mask_types(self.test_mask_types, "test_mask_types", allow_empty=True)
+        for name in ("limit_rows", "workers"):
+            value = getattr(self, name)
+            check(value is None or value >= 0, name, f"must be 0 or more, got {value}")
+        _check_test_data(self.test_data)
         if self.train is None:
             object.__setattr__(self, "train", PROFILES[self.profile])
         if self.transfer is None:
             object.__setattr__(self, "transfer", TRANSFER[self.profile])
         if self.limit_rows is None:
             object.__setattr__(self, "limit_rows", SMOKE_ROWS if self.profile == "smoke" else 0)
+
+    @property
+    def mask_config(self) -> MaskConfig:
+        """The training masks (also used for the masked twin of every cross-dataset test set)."""
+        return mask_config(self.train_mask_types, self.mask_seed)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -147,6 +125,5 @@ SMOKE_ROWS = 300
 
 def profile_config(profile: str, **overrides) -> TrainConfig:
     """The profile's TrainConfig with the given fields replaced (None values are ignored)."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
+    check_choice(profile, tuple(PROFILES), "profile")
     return replace(PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None})

@@ -23,18 +23,22 @@ import numpy as np
 
 from datasets import EMOTIONS, N_CLASSES, USAGES, DatasetError, FERData, load_dataset
 from datasets.atomic import atomic_path
-from masking import COLORS, MASK_TYPES, STATUSES, TEXTURES, MaskConfig, find_landmarks, mask_dataset, mask_key
+from datasets.cli import exit_code
+from masking import COLORS, MASK_TYPES, STATUSES, TEXTURES, find_landmarks, mask_dataset, mask_key
+from reports import build_report
 
 from . import conditions as C
-from .config import (MODEL_NAMES, PRECISIONS, PROFILES, TRANSFER, TRANSFER_METHODS, VIEWS, RunConfig, TransferConfig,
-                     profile_config)
-from .evaluate import evaluate_models, majority_proba
-from .quiet import quiet_tensorflow
-from .testsets import load_test_set, parse_specs
-from .machine import cpu_model, resolve_precision
-from .transfer import method_of, teacher_targets, training_order
-from .runfolder import (RunError, Timer, atomic_json, check_writable, fingerprint, fingerprint_diff, resolve_data,
-                        versions)
+from .config import PROFILES, TRANSFER, ConfigError, RunConfig, TransferConfig, parse_test_data, profile_config
+from .evaluation.occlusion import write_occlusion_maps
+from .evaluation.scoring import evaluate_models, scorers
+from .evaluation.testsets import conditions_of, load_test_set, save_set_conditions
+from .model.inference import load_model, predict_proba
+from .provenance import check_resume, fingerprint, recorded, resolve_data, versions
+from .runfolder import RunError, Timer, atomic_json, check_writable, save_samples
+from .training.config import MODEL_NAMES, PRECISIONS, TRANSFER_METHODS, VIEWS
+from .training.precision import cpu_model, resolve_precision
+from .training.train import train_model
+from .training.transfer import method_of, teacher_targets, training_order
 
 
 def _limit(fer: FERData, n: int) -> FERData:
@@ -70,40 +74,11 @@ def load_stage(cfg: RunConfig, data_path: str) -> FERData:
     return _limit(load_dataset(data_path, cache_dir=cfg.cache_dir), cfg.limit_rows)
 
 
-def _recorded(vdir: Path) -> dict | None:
-    """The fingerprint a variant folder records (finished: done.json; interrupted: fingerprint.json)."""
-    for name in ("done.json", "fingerprint.json"):
-        if (vdir / name).is_file():
-            try:
-                return json.loads((vdir / name).read_text()).get("fingerprint")
-            except ValueError:
-                return {"unreadable": name}
-    return None
-
-
-def check_resume(cfg: RunConfig, out: Path, prints: dict[str, dict]) -> list[str]:
-    """Variants to train. A finished variant with the same fingerprint is reused; one with another
-    fingerprint (finished or interrupted) raises RunError naming the fields, unless cfg.overwrite (then it
-    is retrained, its folder cleared only when its training starts). Nothing is written or deleted here."""
-    todo = []
-    for variant in cfg.variants:
-        vdir = out / variant
-        recorded = _recorded(vdir)
-        stale = recorded is not None and recorded != prints[variant]
-        if stale and not cfg.overwrite:
-            fields = ", ".join(fingerprint_diff(recorded, prints[variant])) or "(unreadable record)"
-            raise RunError(f"{vdir}: this folder's {variant} model was trained with other settings "
-                           f"(differs in: {fields}); use another --out, or --overwrite to retrain it")
-        if stale or not ((vdir / "done.json").is_file() and (vdir / "model.keras").is_file()):
-            todo.append(variant)
-    return todo
-
-
 def mask_stage(cfg: RunConfig, fer: FERData, out: Path) -> tuple[dict, dict[str, np.ndarray], FERData]:
     """Masks every row with the training mask types, and PrivateTest once per test mask type (reusing the
     landmarks). Returns ({(pixels, usage): FERData}, {condition: PrivateTest images}, clean PrivateTest)."""
     workers = cfg.workers or None
-    mcfg = MaskConfig(mask_types=cfg.train_mask_types, seed=cfg.mask_seed)
+    mcfg = cfg.mask_config
     print(f"[2/5] masking {len(fer)} rows (types: {', '.join(cfg.train_mask_types)})", flush=True)
     points, status = find_landmarks(fer, mcfg.landmarks, workers, cfg.cache_dir)
     masked_set = mask_dataset(fer, mcfg, workers, cfg.cache_dir, landmarks=(points, status))
@@ -117,16 +92,13 @@ def mask_stage(cfg: RunConfig, fer: FERData, out: Path) -> tuple[dict, dict[str,
         one = mask_dataset(test, replace(mcfg, mask_types=(mt,)), workers, cfg.cache_dir,
                            landmarks=(points[private], status[private]))
         images[C.type_condition(mt)] = one.images
-    _save_samples(out, test, images[C.MASKED])
+    save_samples(out, test, images[C.MASKED])
     return split, images, test
 
 
 def train_stage(cfg: RunConfig, split: dict, out: Path, todo: list[str], prints: dict, timer: Timer) -> dict:
     """Trains the variants in `todo` (clean first: the others may start from it and learn from its
     predictions, see `transfer`) and loads the finished ones; returns {variant: keras.Model}."""
-    quiet_tensorflow(cfg.verbose)
-    from .models import load_model
-    from .train import predict_proba, train_model
     models = {}
     order = training_order(cfg.variants)
     for i, variant in enumerate(order):
@@ -147,8 +119,8 @@ def train_stage(cfg: RunConfig, split: dict, out: Path, todo: list[str], prints:
             epochs = cfg.transfer.epochs if init is not None else cfg.train.epochs
             print(f"[3/5] training {variant} ({i + 1}/{len(order)}): {len(train)} rows ({' + '.join(srcs)}), "
                   f"{epochs} epochs{_start_text(method)}, validation {len(val)} PublicTest rows", flush=True)
-            recorded = _recorded(vdir)
-            if recorded is not None and recorded != prints[variant]:  # --overwrite: start afresh
+            before = recorded(vdir)
+            if before is not None and before != prints[variant]:  # --overwrite: start afresh
                 shutil.rmtree(vdir)
             atomic_json(vdir / "fingerprint.json", {"fingerprint": prints[variant]})
             model = train_model(train, val, cfg.train, vdir, verbose=2 if cfg.verbose else 1, init=init,
@@ -167,39 +139,23 @@ def _start_text(method: str | None) -> str:
             "distill": " from the clean model's weights, distilled from its predictions on the clean twins"}[method]
 
 
-def scorers(models: dict, majority_class: int, outside_flip: bool = False) -> list:
-    """[(name, images -> (N, 7) probabilities)]: the majority baseline, then every model as saved (it
-    averages its own test-time views). outside_flip: also average with the mirror, for runs made before
-    the views moved into the saved model."""
-    from .train import predict_proba
-
-    def majority(x):
-        return majority_proba(np.array([majority_class]), len(x))
-    return [(C.BASELINE, majority)] + [(v, lambda x, m=m: predict_proba(m, x, outside_flip))
-                                       for v, m in models.items()]
-
-
 def evaluate_stage(cfg: RunConfig, models: dict, images: dict, test: FERData, majority_class: int,
                    test_sets: list, out: Path) -> list[dict]:
     """Scores every model and the majority baseline on every FER2013 condition and every cross-dataset
     set's two conditions, writes the predictions files and the occlusion maps; returns the metrics entries."""
-    from .occlusion import write_occlusion_maps
-    from .testsets import conditions_of
     print(f"[4/5] evaluating {len(models)} model(s) on {len(images) + 2 * len(test_sets)} test conditions",
           flush=True)
     score_with = scorers(models, majority_class)
     results = evaluate_models(score_with, images, test.labels, test.rows, out / "predictions")
-    mcfg = MaskConfig(mask_types=cfg.train_mask_types, seed=cfg.mask_seed)
     for ts in test_sets:
-        conds = conditions_of(ts, mcfg, cfg.workers or None, cfg.cache_dir)
+        conds = conditions_of(ts, cfg.mask_config, cfg.workers or None, cfg.cache_dir)
         results += evaluate_models(score_with, conds, ts.fer.labels, ts.fer.rows, out / "predictions", ts.emotions)
-        save_set_samples(out, ts, conds)
+        save_set_conditions(out, ts, conds)
     write_occlusion_maps(out, models)
     return results
 
 
 def report_stage(out: Path) -> Path:
-    from reports import build_report
     print("[5/5] writing report", flush=True)
     return build_report(out)
 
@@ -243,22 +199,6 @@ def run(cfg: RunConfig, command: str = "") -> Path:
     return out
 
 
-def save_set_samples(out: Path, ts, conds: dict[str, np.ndarray], per_class: int = 4) -> None:
-    """RUN/sets/<NAME>.npz: a few faces per emotion of a cross-dataset set, clean and masked (report grids)."""
-    idx = np.concatenate([np.flatnonzero(ts.fer.labels == k)[:per_class] for k in range(N_CLASSES)])
-    clean, masked = (conds[C.set_condition(ts.name, kind)][idx] for kind in (C.CLEAN, C.MASKED))
-    with atomic_path(out / "sets" / f"{ts.name}.npz") as tmp:
-        np.savez_compressed(tmp, labels=ts.fer.labels[idx], clean=clean, masked=masked)
-
-
-def _save_samples(out: Path, test: FERData, masked_images: np.ndarray, per_class: int = 32) -> None:
-    """A few PrivateTest faces per emotion (clean and masked) for the report's grids and occlusion maps."""
-    idx = np.concatenate([np.flatnonzero(test.labels == k)[:per_class] for k in range(len(EMOTIONS))])
-    with atomic_path(out / "samples.npz") as tmp:
-        np.savez_compressed(tmp, rows=test.rows[idx], labels=test.labels[idx], clean=test.images[idx],
-                            masked=masked_images[idx])
-
-
 def parse_args(argv: list[str] | None) -> RunConfig:
     p = argparse.ArgumentParser(prog="python -m experiments.run", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -296,32 +236,29 @@ def parse_args(argv: list[str] | None) -> RunConfig:
                         "folder of <emotion>/ (or <split>/<emotion>/) image folders")
     p.add_argument("--cache-dir")
     p.add_argument("--no-report", action="store_true")
-    p.add_argument("--verbose", action="store_true", help="TensorFlow's own log lines and per-epoch Keras output")
+    p.add_argument("--verbose", action="store_true", help="Keras's own per-epoch output (TensorFlow's start-up lines: set TF_CPP_MIN_LOG_LEVEL=0)")
     a = p.parse_args(argv)
-    for opt, val in (("--epochs", a.epochs), ("--width", a.width), ("--batch-size", a.batch_size),
-                     ("--finetune-epochs", a.finetune_epochs)):
-        if val is not None and val < 1:
-            p.error(f"{opt} must be at least 1")
-    for opt, val in (("--limit-rows", a.limit_rows), ("--workers", a.workers)):
-        if val is not None and val < 0:
-            p.error(f"{opt} must be 0 or more")
-    types = {}
-    for opt, val in (("--train-mask-types", a.train_mask_types), ("--test-mask-types", a.test_mask_types)):
-        names = tuple(t.strip() for t in val.split(",") if t.strip())
-        bad = [t for t in names if t not in MASK_TYPES]
-        if bad or (opt == "--train-mask-types" and not names):
-            p.error(f"{opt}: unknown mask type {bad[0] if bad else '(none)'}; expected {', '.join(MASK_TYPES)}")
-        types[opt] = names
     try:
-        test_data = parse_specs(a.test_data)
-    except ValueError as e:
-        p.error(str(e))
-    if a.crop is not None and not 8 <= a.crop <= 48:
-        p.error(f"--crop must be 8..48 pixels, got {a.crop}")
-    if a.distill_weight is not None and not 0 <= a.distill_weight <= 1:
-        p.error(f"--distill-weight must be 0..1, got {a.distill_weight}")
-    if a.distill_temperature is not None and not a.distill_temperature > 0:
-        p.error(f"--distill-temperature must be positive, got {a.distill_temperature}")
+        return _config(a)
+    except ConfigError as e:
+        p.error(f"{OPTIONS.get(e.field, e.field)} {e.problem}")
+
+
+# The option that sets each checked config field, for the CLI's messages (the configs check the values).
+OPTIONS = {"epochs": "--epochs", "width": "--width", "batch_size": "--batch-size", "crop": "--crop",
+           "views": "--views", "precision": "--precision", "model": "--model",
+           "transfer.method": "--masked-start", "transfer.epochs": "--finetune-epochs",
+           "transfer.alpha": "--distill-weight", "transfer.temperature": "--distill-temperature",
+           "train_mask_types": "--train-mask-types", "test_mask_types": "--test-mask-types",
+           "limit_rows": "--limit-rows", "workers": "--workers", "test_data": "--test-data"}
+
+
+def _mask_types(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+def _config(a: argparse.Namespace) -> RunConfig:
+    """The RunConfig the options ask for; ConfigError (from the config classes) names a bad value's field."""
     train = profile_config(a.profile, epochs=a.epochs, model=a.model, width=a.width, batch_size=a.batch_size,
                            seed=a.seed, class_weights=a.class_weights, crop=a.crop, views=a.views,
                            precision=a.precision)
@@ -330,20 +267,16 @@ def parse_args(argv: list[str] | None) -> RunConfig:
         ("temperature", a.distill_temperature)) if v is not None})
     out = a.out or str(Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
     return RunConfig(variants=tuple(dict.fromkeys(a.variants)), profile=a.profile, data=a.data, out=out, train=train,
-                     train_mask_types=types["--train-mask-types"], test_mask_types=types["--test-mask-types"],
-                     transfer=transfer, mask_seed=a.mask_seed, limit_rows=a.limit_rows, workers=a.workers, cache_dir=a.cache_dir,
-                     report=not a.no_report, overwrite=a.overwrite, verbose=a.verbose, test_data=test_data)
+                     train_mask_types=_mask_types(a.train_mask_types), test_mask_types=_mask_types(a.test_mask_types),
+                     transfer=transfer, mask_seed=a.mask_seed, limit_rows=a.limit_rows, workers=a.workers,
+                     cache_dir=a.cache_dir, report=not a.no_report, overwrite=a.overwrite, verbose=a.verbose,
+                     test_data=parse_test_data(a.test_data))
 
 
 def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv)
     command = "python -m experiments.run " + " ".join(sys.argv[1:] if argv is None else argv)
-    try:
-        run(cfg, command)
-    except (RunError, DatasetError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return exit_code(lambda: run(cfg, command) and None, RunError, DatasetError)
 
 
 if __name__ == "__main__":

@@ -1,25 +1,32 @@
-"""The run folder's bookkeeping: where the data comes from, whether the folder can be written, what
-determines each model (its fingerprint), JSON written atomically, and stage timings."""
+"""The run folder's files: names, formats, readers and writers. No TensorFlow here: `experiments.run` writes
+these files and `reports` reads them through this one module.
+
+  RUN/config.json, RUN/metrics.json, RUN/masking.json      JSON (`atomic_json`, `read_json`)
+  RUN/predictions/<model>__<condition>.csv                 row, true, pred, p_<emotion> x 7
+  RUN/samples.npz                                          a few PrivateTest faces per emotion, clean and masked
+  RUN/sets/<NAME>.npz                                      a few faces per emotion of a cross-dataset test set
+  RUN/occlusion.npz                                        per-emotion occlusion maps and the mean faces
+  RUN/<variant>/history.csv                                one line per epoch (Keras's CSVLogger)
+
+Every file is written to a temporary name and renamed (`datasets.atomic.atomic_path`).
+"""
 from __future__ import annotations
 
+import csv
 import json
-import os
-import platform
 import time
 from contextlib import contextmanager
-from dataclasses import asdict
-from importlib import metadata
 from pathlib import Path
 
-from datasets import default_cache_dir, make_synthetic, write_fer_csv
+import numpy as np
+
+from datasets import EMOTIONS, N_CLASSES, FERData
 from datasets.atomic import atomic_path
-from masking import MaskConfig
-from masking.pipeline import CACHE_VERSION as MASK_VERSION
 
-from . import conditions as C
-
-# The libraries whose version changes what a trained model is.
-MODEL_LIBRARIES = ("tensorflow", "tensorflow-cpu", "keras", "numpy", "dlib-bin", "opencv-python-headless")
+PREDICTIONS = "predictions"
+SAMPLES = "samples.npz"
+OCCLUSION = "occlusion.npz"
+HISTORY = "history.csv"
 
 
 class RunError(ValueError):
@@ -45,55 +52,6 @@ class Timer:
         return time.perf_counter() - self.start
 
 
-def atomic_json(path: Path, obj) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2))
-
-
-def _version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def versions() -> dict:
-    names = MODEL_LIBRARIES + ("scikit-learn", "scipy", "maskfer")
-    out = {"python": platform.python_version(), "platform": platform.platform()}
-    out.update({n: v for n in names if (v := _version(n))})
-    return out
-
-
-def fingerprint(cfg, variant: str, dataset_sha256: str) -> dict:
-    """What determines `variant`'s model: the training recipe, the rows, the training masks (for variants
-    that see masks) and the library versions. JSON-ready."""
-    from .machine import resolve_precision
-    from .transfer import method_of
-    fp = {"train": asdict(cfg.train), "precision": resolve_precision(cfg.train.precision),
-          "dataset_sha256": dataset_sha256, "limit_rows": cfg.limit_rows, "sources": list(C.sources(variant)),
-          "versions": {n: v for n in MODEL_LIBRARIES if (v := _version(n))}}
-    if C.uses_masks(variant):
-        fp["train_masks"] = {**asdict(MaskConfig(mask_types=cfg.train_mask_types, seed=cfg.mask_seed)),
-                             "masking_version": MASK_VERSION}
-        method = method_of(cfg, variant)
-        fp["transfer"] = asdict(cfg.transfer) if method != "scratch" else {"method": "scratch"}
-        if method != "scratch":  # the clean model it starts from (and learns from) is part of it
-            fp["teacher"] = fingerprint(cfg, C.CLEAN, dataset_sha256)
-    return json.loads(json.dumps(fp))  # tuples as lists, as they read back
-
-
-def fingerprint_diff(old: dict, new: dict, prefix: str = "") -> list[str]:
-    """Dotted names of the fields that differ between two fingerprints."""
-    out = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += fingerprint_diff(a, b, f"{prefix}{key}.")
-        elif a != b:
-            out.append(f"{prefix}{key}")
-    return out
-
-
 def check_writable(out: Path) -> None:
     """RunError unless `out` is (or can be made) a folder this process can write."""
     try:
@@ -105,18 +63,106 @@ def check_writable(out: Path) -> None:
         raise RunError(f"--out {out}: cannot write there ({e.strerror or e})") from None
 
 
-def resolve_data(cfg) -> str:
-    """The data path: --data, synthetic faces for the smoke profile, or $FER2013_CSV."""
-    if cfg.data:
-        if not Path(cfg.data).exists():
-            raise RunError(f"--data {cfg.data}: no such file or folder")
-        return cfg.data
-    if cfg.profile == "smoke":  # synthetic faces, made here
-        path = Path(cfg.cache_dir or default_cache_dir()) / "synthetic-700-seed0.csv"
-        if not path.exists():
-            write_fer_csv(path, *make_synthetic(700, 0))
-        return str(path)
-    env = os.environ.get("FER2013_CSV")
-    if env and Path(env).is_file():
-        return env
-    raise RunError("no data: pass --data PATH to FER2013 (.csv, .csv.gz or image folders), or set FER2013_CSV")
+# ------------------------------------------------------------------ JSON
+
+def atomic_json(path: Path, obj) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2))
+
+
+def read_json(path: Path):
+    """The file's JSON, or None when it does not exist."""
+    return json.loads(Path(path).read_text()) if Path(path).exists() else None
+
+
+# ------------------------------------------------------------------ predictions
+
+def predictions_name(model: str, condition: str) -> str:
+    """File name (inside RUN/predictions/) of `model`'s predictions on `condition`."""
+    return f"{model}__{condition.replace(':', '-')}.csv"
+
+
+def predictions_path(run: Path, model: str, condition: str) -> Path:
+    return Path(run) / PREDICTIONS / predictions_name(model, condition)
+
+
+def write_predictions(path: Path, rows: np.ndarray, y_true: np.ndarray, proba: np.ndarray) -> None:
+    """CSV: row, true, pred, p_<emotion> x 7. rows, y_true (N,) int; proba (N, 7) float."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["row", "true", "pred"] + [f"p_{e}" for e in EMOTIONS])
+        for r, t, p in zip(rows.tolist(), y_true.tolist(), proba):
+            w.writerow([r, EMOTIONS[t], EMOTIONS[int(p.argmax())]] + [f"{v:.5f}" for v in p])
+
+
+def read_predictions(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(rows (N,) int64, true (N,) int64, pred (N,) int64, proba (N, 7) float32) from a predictions CSV."""
+    with open(path) as f:
+        recs = list(csv.DictReader(f))
+    rows = np.array([int(r["row"]) for r in recs], dtype=np.int64)
+    true = np.array([EMOTIONS.index(r["true"]) for r in recs], dtype=np.int64)
+    pred = np.array([EMOTIONS.index(r["pred"]) for r in recs], dtype=np.int64)
+    proba = np.array([[float(r[f"p_{e}"]) for e in EMOTIONS] for r in recs], dtype=np.float32)
+    return rows, true, pred, proba.reshape(-1, N_CLASSES)
+
+
+# ------------------------------------------------------------------ sample faces and maps
+
+def _first_per_class(labels: np.ndarray, per_class: int) -> np.ndarray:
+    return np.concatenate([np.flatnonzero(labels == k)[:per_class] for k in range(N_CLASSES)])
+
+
+def _load_npz(path: Path) -> dict[str, np.ndarray] | None:
+    if not path.exists():
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def save_samples(run: Path, test: FERData, masked_images: np.ndarray, per_class: int = 32) -> None:
+    """RUN/samples.npz: the first `per_class` PrivateTest faces per emotion, clean and masked (report grids
+    and occlusion maps). Keys rows, labels (M,), clean, masked (M, 48, 48) uint8."""
+    idx = _first_per_class(test.labels, per_class)
+    with atomic_path(Path(run) / SAMPLES) as tmp:
+        np.savez_compressed(tmp, rows=test.rows[idx], labels=test.labels[idx], clean=test.images[idx],
+                            masked=masked_images[idx])
+
+
+def load_samples(run: Path) -> dict[str, np.ndarray] | None:
+    return _load_npz(Path(run) / SAMPLES)
+
+
+def set_samples_path(run: Path, name: str) -> Path:
+    return Path(run) / "sets" / f"{name}.npz"
+
+
+def save_set_samples(run: Path, name: str, labels: np.ndarray, clean: np.ndarray, masked: np.ndarray,
+                     per_class: int = 4) -> None:
+    """RUN/sets/<NAME>.npz: a few faces per emotion of a cross-dataset set, clean and masked (report grids)."""
+    idx = _first_per_class(labels, per_class)
+    with atomic_path(set_samples_path(run, name)) as tmp:
+        np.savez_compressed(tmp, labels=labels[idx], clean=clean[idx], masked=masked[idx])
+
+
+def load_set_samples(run: Path, name: str) -> dict[str, np.ndarray] | None:
+    return _load_npz(set_samples_path(run, name))
+
+
+def save_occlusion(run: Path, arrays: dict[str, np.ndarray]) -> None:
+    """RUN/occlusion.npz: "<model>|<faces>" -> (7, 48, 48) maps, "mean|<model>|<faces>" -> (7, 48, 48) faces."""
+    with atomic_path(Path(run) / OCCLUSION) as tmp:
+        np.savez_compressed(tmp, **arrays)
+
+
+def load_occlusion(run: Path) -> dict[str, np.ndarray] | None:
+    return _load_npz(Path(run) / OCCLUSION)
+
+
+def read_history(path: Path) -> dict[str, list[float]] | None:
+    """history.csv's columns loss, accuracy, val_loss, val_accuracy, learning_rate (None if no file)."""
+    if not Path(path).exists():
+        return None
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    keys = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
+    return {k: [float(r[k]) for r in rows if r.get(k) not in (None, "")] for k in keys}

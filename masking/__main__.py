@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 
 from datasets.atomic import atomic_path
-from datasets import EMOTIONS, IMAGE_SUFFIXES, USAGES, DatasetError, load_dataset, write_fer_csv
+from datasets.cli import exit_code
+from datasets import EMOTIONS, IMAGE_SUFFIXES, USAGES, load_dataset, write_fer_csv
 
 from .landmarks import STATUSES, LandmarkFinder
 from .pipeline import MaskConfig, default_workers, mask_dataset
@@ -145,11 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
-    try:
-        return args.func(args)
-    except (DatasetError, UsageError, ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return exit_code(lambda: args.func(args), ValueError, OSError)  # DatasetError and UsageError are ValueErrors
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import numpy as np
 
 from datasets import SIDE
 
-from .landmarks import LandmarkFinder
+from .landmarks import LandmarkFinder, eye_centres
 
 CROP_MAX_SIDE = 64  # images this small are already face crops (FER2013, LFW thumbnails): resized, not searched
 FACE_STATUSES = ("crop", "face", "no_face")
@@ -17,8 +17,9 @@ FACE_STATUSES = ("crop", "face", "no_face")
 def align_crop(gray: np.ndarray, points: np.ndarray, size: int = SIDE, margin: float = 1.9) -> np.ndarray:
     """A size x size uint8 crop, eyes level, framed like a FER2013 row (face fills most of the frame).
 
-    gray (H, W) uint8; points (68, 2) landmarks. The crop side is `margin` x the eye-to-mouth span."""
-    eye_l, eye_r = points[36:42].mean(0), points[42:48].mean(0)
+    gray (H, W) uint8; points (68, 2) landmarks. The crop side is `margin` x 1.35 x the eye-to-mouth
+    span (distance from the eye centres' midpoint to the mouth centre), at least 8 pixels."""
+    eye_l, eye_r = eye_centres(points)
     angle = np.degrees(np.arctan2(eye_r[1] - eye_l[1], eye_r[0] - eye_l[0]))
     eyes, mouth = (eye_l + eye_r) / 2, points[48:68].mean(0)
     center = eyes + 0.45 * (mouth - eyes)

@@ -83,7 +83,7 @@ class LandmarkFinder:
         unit = self._predict(blank, dlib.rectangle(0, 0, side - 1, side - 1)) / side
         self._mean_unit = unit
         # ... and the same shape moved onto FER2013's mean eyes and chin, then the conservative variant.
-        src = np.array([unit[LEFT_EYE].mean(0), unit[RIGHT_EYE].mean(0), unit[8]])
+        src = np.array([*eye_centres(unit), unit[8]])
         fer = _apply(unit, _unit_affine(src, np.array([*FER_EYES, FER_CHIN])))
         low = np.array([[FER_EYES[0][0], FER_LOW_EYE_Y], [FER_EYES[1][0], FER_LOW_EYE_Y], FER_CHIN])
         self._fer_unit = fer
@@ -183,7 +183,7 @@ def plausible(points: np.ndarray, width: int, height: int, reference: np.ndarray
     height within range; the shape close to the mean shape after a similarity fit.
     """
     p = points.astype(np.float64)
-    el, er = p[LEFT_EYE].mean(0), p[RIGHT_EYE].mean(0)
+    el, er = eye_centres(p)
     d = er - el
     iod = float(np.hypot(*d))
     if iod <= 0 or d[0] <= 0 or abs(np.degrees(np.arctan2(d[1], d[0]))) > MAX_TILT_DEG:
@@ -202,6 +202,13 @@ def plausible(points: np.ndarray, width: int, height: int, reference: np.ndarray
     return shape_residual(p, reference) <= MAX_RESIDUAL
 
 
+def eye_centres(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (image-)left and right eye centres, the means of landmarks 36-41 and 42-47.
+    points (..., 68, 2) -> two (..., 2) arrays of its dtype."""
+    return points[..., LEFT_EYE, :].mean(-2), points[..., RIGHT_EYE, :].mean(-2)
+
+
 def interocular(points: np.ndarray) -> float:
-    """Distance between the eye centres, the usual normaliser for landmark error."""
-    return float(np.linalg.norm(points[RIGHT_EYE].mean(0) - points[LEFT_EYE].mean(0)))
+    """Distance between the eye centres of (68, 2) landmarks, the usual normaliser for landmark error."""
+    left, right = eye_centres(points)
+    return float(np.linalg.norm(right - left))

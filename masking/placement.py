@@ -11,6 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .landmarks import eye_centres
 from .templates import ANCHORS, MaskSpec, render, render_gray
 
 EYE_MARGIN = 0.12  # the mask's top edge stays this many inter-ocular distances below the lowest eye landmark
@@ -25,7 +26,7 @@ def _jaw_crossing(jaw: np.ndarray, y: float) -> float:
 def anchors(points: np.ndarray) -> np.ndarray:
     """(6, 2) float32 anchor points from (68, 2) landmarks, in the same pixel coordinates."""
     p = points.astype(np.float64)
-    eye_l, eye_r = p[36:42].mean(0), p[42:48].mean(0)
+    eye_l, eye_r = eye_centres(p)
     angle = np.arctan2(eye_r[1] - eye_l[1], eye_r[0] - eye_l[0])
     c, s = np.cos(-angle), np.sin(-angle)
     rot = np.array([[c, -s], [s, c]])
@@ -60,7 +61,7 @@ def below_eyes(points: np.ndarray, width: int, height: int, margin: float = EYE_
     eye_floor: for landmarks no detector confirmed, the lowest image row the eyes may be on; the mask also
     stays `margin` (plus an eye's half height) below that row."""
     p = points.astype(np.float64)
-    el, er = p[36:42].mean(0), p[42:48].mean(0)
+    el, er = eye_centres(p)
     iod = max(float(np.hypot(*(er - el))), 1e-6)
     c, s = (er - el) / iod
     normal = np.array([-s, c])  # points down the face

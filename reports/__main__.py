@@ -5,6 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from datasets.cli import exit_code
+
 from .build import build_report
 
 
@@ -13,11 +15,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("run_dir", help="a run folder written by python -m experiments.run")
     a = p.parse_args(argv)
     run = Path(a.run_dir)
-    if not run.is_dir() or not (run / "metrics.json").exists():
-        print(f"error: {run}: not a run folder (no metrics.json)", file=sys.stderr)
-        return 2
-    print(build_report(run))
-    return 0
+
+    def body():
+        if not run.is_dir() or not (run / "metrics.json").exists():
+            raise NotARunFolder(f"{run}: not a run folder (no metrics.json)")
+        print(build_report(run))
+    return exit_code(body, NotARunFolder)
+
+
+class NotARunFolder(ValueError):
+    """RUN_DIR is no run folder: exit code 2."""
 
 
 if __name__ == "__main__":

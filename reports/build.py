@@ -1,8 +1,6 @@
 """Build RUN_DIR/report.html from a run folder of `experiments.run` (one self-contained HTML file)."""
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 
 import jinja2
@@ -10,35 +8,22 @@ import numpy as np
 
 from datasets import EMOTIONS
 from datasets.atomic import atomic_path
-
 from experiments import conditions as C
+from experiments.runfolder import (HISTORY, load_occlusion, load_samples, predictions_path, read_history,
+                                   read_json, read_predictions)
 
-from .references import REFERENCES
 from . import crossdata, figures
+from .references import REFERENCES
 from .stats import bootstrap_ci, mcnemar_exact
 
 MAIN_TESTS = C.MAIN_CONDITIONS
 
 
-def _read_json(path: Path):
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-def _history(path: Path) -> dict[str, list[float]] | None:
-    if not path.exists():
-        return None
-    with open(path) as f:
-        rows = list(csv.DictReader(f))
-    keys = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
-    return {k: [float(r[k]) for r in rows if r.get(k) not in (None, "")] for k in keys}
-
-
 def _read_all_predictions(run: Path, results: list[dict]) -> dict:
     """{(train, test): (rows, true, pred, proba)} for every result whose predictions file exists; each file read once."""
-    from experiments.evaluate import read_predictions  # the run folder's own format
     out = {}
     for r in results:
-        path = run / "predictions" / C.predictions_name(r["train"], r["test"])
+        path = predictions_path(run, r["train"], r["test"])
         if path.exists():
             out[(r["train"], r["test"])] = read_predictions(path)
     return out
@@ -57,7 +42,8 @@ def _matrix(results: list[dict], preds: dict) -> tuple[list[str], list[str], dic
         ci_acc = ci_f1 = (None, None)
         if pred is not None:
             _, t, p, _ = pred
-            ci_acc, ci_f1 = bootstrap_ci(t, p, "accuracy"), bootstrap_ci(t, p, "macro_f1")
+            labels = [EMOTIONS.index(e) for e in r.get("emotions", EMOTIONS)]  # those its macro-F1 averages
+            ci_acc, ci_f1 = bootstrap_ci(t, p, "accuracy"), bootstrap_ci(t, p, "macro_f1", labels)
         cells[(r["train"], r["test"])] = {**r, "ci_acc": ci_acc, "ci_f1": ci_f1}
     return trains, tests, cells
 
@@ -103,13 +89,12 @@ def _headline(cells: dict, models: list[str], transfer: dict | None = None) -> s
 
 def _saliency(run: Path) -> str | None:
     """The occlusion-map figure from RUN/occlusion.npz (written by the run; nothing is inferred here)."""
-    path = run / "occlusion.npz"
-    if not path.exists():
+    z = load_occlusion(run)
+    if z is None:
         return None
-    with np.load(path, allow_pickle=False) as z:
-        keys = [k for k in z.files if not k.startswith("mean|")]
-        maps = {f"{k.split('|')[0]} model, {k.split('|')[1]} faces": z[k] for k in keys}
-        faces = {f"{k.split('|')[0]} model, {k.split('|')[1]} faces": z[f"mean|{k}"] for k in keys}
+    keys = [k for k in z if not k.startswith("mean|")]
+    maps = {f"{k.split('|')[0]} model, {k.split('|')[1]} faces": z[k] for k in keys}
+    faces = {f"{k.split('|')[0]} model, {k.split('|')[1]} faces": z[f"mean|{k}"] for k in keys}
     return figures.saliency_grid(maps, faces) if maps else None
 
 
@@ -131,14 +116,10 @@ def _status_table(masking: dict | None) -> dict | None:
 def build_report(run_dir: str | Path) -> Path:
     """Write RUN_DIR/report.html (atomically) and return its path. Missing pieces are noted, not fatal."""
     run = Path(run_dir)
-    config = _read_json(run / "config.json") or {}
-    metrics = _read_json(run / "metrics.json")
-    masking = _read_json(run / "masking.json")
-    samples_path = run / "samples.npz"
-    samples = None
-    if samples_path.exists():
-        with np.load(samples_path, allow_pickle=False) as z:
-            samples = {k: z[k] for k in z.files}
+    config = read_json(run / "config.json") or {}
+    metrics = read_json(run / "metrics.json")
+    masking = read_json(run / "masking.json")
+    samples = load_samples(run)
     all_results = metrics["results"] if metrics else []
     results = [r for r in all_results if not C.set_of(r["test"])]  # FER2013's own conditions
     models = [m for m in dict.fromkeys(r["train"] for r in results) if m != C.BASELINE]
@@ -158,7 +139,7 @@ def build_report(run_dir: str | Path) -> Path:
     drops = {t: [cells[(t, C.CLEAN)]["per_class"][e]["f1"] - cells[(t, C.MASKED)]["per_class"][e]["f1"]
                  for e in EMOTIONS] for t in models if (t, C.CLEAN) in cells and (t, C.MASKED) in cells}
     ctx["f1_drop_png"] = figures.f1_drop_chart(drops) if drops else None
-    histories = {v: h for v in models if (h := _history(run / v / "history.csv")) and h["loss"]}
+    histories = {v: h for v in models if (h := read_history(run / v / HISTORY)) and h["loss"]}
     ctx["curves_png"] = figures.training_curves(histories) if histories else None
     ctx["faces_png"] = (figures.face_grid(samples["clean"], samples["masked"], samples["labels"])
                         if samples is not None else None)

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 
 from datasets import EMOTIONS
 from experiments import conditions as C
+from experiments.runfolder import load_set_samples
 
 from . import figures
 
@@ -34,11 +34,8 @@ def sections(run: Path, metrics: dict, cells: dict, models: list[str]) -> list[d
                     or next((r["emotions"] for r in metrics["results"] if r["test"] == clean), list(EMOTIONS)))
         recall = [(f"{t} model / {kind}", [cells[(t, cond)]["per_class"][e]["recall"] for e in emotions])
                   for t in models for kind, cond in (("clean", clean), ("masked", masked)) if (t, cond) in cells]
-        faces = None
-        path = run / "sets" / f"{name}.npz"
-        if path.exists():
-            with np.load(path, allow_pickle=False) as z:
-                faces = figures.face_grid(z["clean"], z["masked"], z["labels"], per_class=4)
+        z = load_set_samples(run, name)
+        faces = None if z is None else figures.face_grid(z["clean"], z["masked"], z["labels"], per_class=4)
         out.append({"name": name, "summary": metrics.get("test_sets", {}).get(name, {}), "rows": rows,
                     "emotions": emotions, "recall": recall, "faces_png": faces})
     return out

@@ -109,6 +109,8 @@ BAD = [
     ("emotion,pixels,Usage\n" + _row(label="3.0"), r"line 2: emotion '3.0' is not an integer"),
     ("emotion,pixels,Usage\n" + _row(usage="Test"), r"line 2: unknown Usage 'Test'"),
     ("emotion,pixels,Usage\n" + "3,1 2 3\n", r"line 2: expected 3 fields, found 2"),
+    ("emotion,pixels,Usage\n" + _row() * 2 + _row(pixels=" ".join(["1"] * 70000)) + _row(),
+     r"line 4: not a FER2013 row \(field larger than field limit"),
     ("", r"file is empty"),
     ("emotion,pixels,Usage\n", r"no data rows"),
 ]
@@ -169,6 +171,16 @@ def test_image_folders(tmp_path, synth_arrays):
     got = {(int(lab), int(u), img.tobytes()) for img, lab, u in zip(fer.images, fer.labels, fer.usage)}
     want = {(int(lab), int(u), img.tobytes()) for img, lab, u in zip(images[:21], labels[:21], usage[:21])}
     assert got == want
+    for d in sorted(root.glob("*/happy")):  # the synonyms every emotion-folder reader takes
+        d.rename(d.parent / "03_Happiness")
+    assert {(int(lab), int(u), img.tobytes()) for img, lab, u in
+            zip(*(getattr(load_dataset(root), k) for k in ("images", "labels", "usage")))} == want
+    (root / "train" / "contempt").mkdir()
+    Image.fromarray(images[0]).save(root / "train" / "contempt" / "c.png")
+    with pytest.raises(DatasetError, match="unknown split or emotion folder.*train/contempt"):
+        load_image_folders(root)
+    (root / "train" / "contempt" / "c.png").unlink()
+    (root / "train" / "contempt").rmdir()
     bad = root / "train" / "happy" / "zz_broken.png"
     bad.parent.mkdir(parents=True, exist_ok=True)
     bad.write_bytes(b"\x89PNG broken")
@@ -189,6 +201,10 @@ def test_cli_errors_exit_2(tmp_path, capsys, cache_dir):
     bad.write_text("emotion,pixels,Usage\n" + _row(label="9"))
     assert datasets_main(["info", str(bad)]) == 2
     assert "line 2: emotion 9 is outside 0..6" in capsys.readouterr().err
+    long_line = tmp_path / "long.csv"  # a field past Python csv's 131,072-character limit
+    long_line.write_text("emotion,pixels,Usage\n" + _row() + _row(pixels=" ".join(["7"] * 70000)))
+    assert datasets_main(["info", str(long_line)]) == 2
+    assert "line 3: not a FER2013 row" in capsys.readouterr().err
     assert datasets_main(["info", str(tmp_path / "missing.csv")]) == 2
     assert "missing.csv" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:

@@ -4,17 +4,22 @@ import csv
 import json
 import shutil
 
-import keras
 import numpy as np
 import pytest
 
-from datasets import USAGES, load_fer2013
-from experiments import train as train_mod
-from experiments.config import MODEL_NAMES, PROFILES, SMOKE_ROWS, AugmentConfig, RunConfig, TrainConfig, profile_config
-from experiments.data import class_weights, train_dataset
-from experiments.models import MODELS, build_model
+import experiments.run as run_mod
+from datasets import EMOTIONS, USAGES, load_dataset, load_fer2013
+from experiments.backend import keras
+from experiments.config import (PROFILES, SMOKE_ROWS, AugmentConfig, ConfigError, RunConfig, TrainConfig,
+                                profile_config)
+from experiments.training.config import MODEL_NAMES
+from experiments.model.architectures import MODELS, build_model
+from experiments.model.inference import load_model, predict_proba
 from experiments.run import main as run_main
 from experiments.run import parse_args, run
+from experiments.runfolder import read_predictions
+from experiments.training import train as train_mod
+from experiments.training.data import class_weights, train_dataset
 from masking import MaskConfig, mask_dataset
 
 
@@ -34,19 +39,23 @@ def test_smoke_run_writes_the_whole_run_folder(smoke_run):
     with open(smoke_run / "clean" / "history.csv") as f:
         hist = list(csv.DictReader(f))
     assert len(hist) == 1 and {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"} <= set(hist[0])
-    with open(smoke_run / "predictions" / "masked__masked-n95.csv") as f:
-        preds = list(csv.DictReader(f))
-    assert len(preds) == metrics["test_rows"]
-    assert abs(sum(float(preds[0][f"p_{e}"]) for e in ("angry", "disgust", "fear", "happy", "sad", "surprise",
-                                                         "neutral")) - 1) < 1e-3
+    for r in metrics["results"]:  # every figure is the predictions file's own
+        rows, true, pred, proba = read_predictions(smoke_run / "predictions" /
+                                                   f"{r['train']}__{r['test'].replace(':', '-')}.csv")
+        assert len(rows) == metrics["test_rows"] and np.array_equal(pred, proba.argmax(1))
+        assert r["accuracy"] == pytest.approx((true == pred).mean())
 
 
-def test_saved_model_is_self_contained(smoke_run):
-    model = keras.models.load_model(smoke_run / "clean" / "model.keras")
-    x = np.random.default_rng(0).uniform(0, 255, (3, 48, 48, 1)).astype("float32")
-    p = model.predict(x, verbose=0)
-    assert p.shape == (3, 7)
-    np.testing.assert_allclose(p.sum(1), 1, rtol=1e-4)
+def test_saved_model_alone_gives_the_reported_predictions(smoke_run):
+    """model.keras, loaded by itself, reproduces the run's predictions file on the same PrivateTest rows."""
+    config = json.loads((smoke_run / "config.json").read_text())
+    test = load_dataset(config["data"], cache_dir=config["config"]["cache_dir"]).split("PrivateTest")
+    rows, true, _, proba = read_predictions(smoke_run / "predictions" / "clean__clean.csv")
+    position = {r: i for i, r in enumerate(test.rows.tolist())}
+    images = test.images[[position[r] for r in rows.tolist()]]
+    assert [EMOTIONS[k] for k in true] == [EMOTIONS[k] for k in test.labels[[position[r] for r in rows.tolist()]]]
+    p = predict_proba(load_model(smoke_run / "clean" / "model.keras"), images)
+    np.testing.assert_allclose(p, proba, atol=1e-4)  # the file rounds to 5 decimals
 
 
 def _rerun_args(run_dir, cfg, *extra):
@@ -60,7 +69,7 @@ def test_rerun_reuses_variants_with_the_same_settings(smoke_run, tmp_path, monke
 
     def boom(*a, **k):
         raise AssertionError("a finished variant was trained again")
-    monkeypatch.setattr(train_mod, "train_model", boom)
+    monkeypatch.setattr(run_mod, "train_model", boom)
     cfg = json.loads((run_dir / "config.json").read_text())
     run(parse_args(_rerun_args(run_dir, cfg)))
     assert capsys.readouterr().out.count("finished earlier with the same settings") == 2
@@ -71,7 +80,6 @@ def test_rerun_with_other_settings_stops_before_work(smoke_run, tmp_path, monkey
     shutil.copytree(smoke_run, run_dir)
     cfg = json.loads((run_dir / "config.json").read_text())
     before = {p.name: p.read_bytes() for p in run_dir.glob("*.json")}
-    import experiments.run as run_mod
     monkeypatch.setattr(run_mod, "mask_stage", lambda *a: (_ for _ in ()).throw(AssertionError("masking ran")))
     assert run_main(_rerun_args(run_dir, cfg, "--epochs", "2")) == 2
     err = capsys.readouterr().err
@@ -89,7 +97,7 @@ def test_overwrite_retrains_only_what_changed(smoke_run, tmp_path, monkeypatch):
     cfg = json.loads((run_dir / "config.json").read_text())
     trained = []
     real = train_mod.train_model
-    monkeypatch.setattr(train_mod, "train_model",
+    monkeypatch.setattr(run_mod, "train_model",
                         lambda train, val, c, out_dir, **kw: (trained.append(out_dir.name), real(train, val, c, out_dir, **kw))[1])
     run(parse_args(_rerun_args(run_dir, cfg, "--train-mask-types", "n95", "--overwrite")))
     assert trained == ["masked"]
@@ -115,7 +123,7 @@ def test_profile_applies_when_the_config_is_built():
     cfg = RunConfig(profile="smoke")
     assert cfg.train == PROFILES["smoke"] and cfg.limit_rows == SMOKE_ROWS
     assert RunConfig().train == PROFILES["default"] and RunConfig().limit_rows == 0
-    with pytest.raises(ValueError, match="unknown variant"):
+    with pytest.raises(ConfigError, match="variants 'masks' is unknown"):
         RunConfig(variants=("clean", "masks"))
 
 
@@ -130,7 +138,7 @@ def test_mixed_trains_on_both_copies_of_each_row(synth_csv, tmp_path, monkeypatc
     def spy(train, val, cfg, out_dir, **kw):
         seen[out_dir.name] = (train, val)
         raise KeyboardInterrupt  # the data is all this test needs
-    monkeypatch.setattr(train_mod, "train_model", spy)
+    monkeypatch.setattr(run_mod, "train_model", spy)
     with pytest.raises(KeyboardInterrupt):
         run(parse_args(["mixed", "--profile", "smoke", "--data", str(synth_csv), "--out", str(tmp_path / "r"),
                         "--cache-dir", str(tmp_path), "--workers", "1", "--no-report"]))
@@ -156,7 +164,7 @@ def test_private_test_never_reaches_training(synth_csv, tmp_path, monkeypatch):
                      set(val.rows.tolist()), set(np.unique(val.usage).tolist())))
         return real(train, val, cfg, out_dir, **kw)
 
-    monkeypatch.setattr(train_mod, "train_model", spy)
+    monkeypatch.setattr(run_mod, "train_model", spy)
     run(parse_args(["clean", "mixed", "--profile", "smoke", "--data", str(synth_csv), "--out", str(tmp_path / "r"),
                     "--cache-dir", str(tmp_path), "--workers", "1", "--no-report", "--test-mask-types", "n95"]))
     assert len(seen) == 2
@@ -214,8 +222,9 @@ def test_registry_models_take_pixels_and_give_probabilities(name):
 
 def test_cli_model_names_match_the_registry():
     assert set(MODEL_NAMES) == set(MODELS)
-    with pytest.raises(ValueError, match="unknown model 'vgg99'"):
+    with pytest.raises(ConfigError, match="model 'vgg99' is unknown") as e:
         TrainConfig(model="vgg99")
+    assert e.value.field == "model"
 
 
 def test_cli_errors_exit_2(tmp_path, capsys):
@@ -248,10 +257,10 @@ def test_flip_tta_averages_the_horizontal_mirror():
     model = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Rescaling(1 / 255), keras.layers.Flatten(),
                               keras.layers.Dense(7, "softmax", kernel_initializer=keras.initializers.RandomNormal(0, 0.3))])
     x = np.random.default_rng(0).integers(0, 256, (6, 48, 48), dtype=np.uint8)
-    p = train_mod.predict_proba(model, x, flip_tta=True)
-    np.testing.assert_allclose(p, train_mod.predict_proba(model, x[:, :, ::-1], flip_tta=True), atol=1e-5)
-    assert not np.allclose(p, train_mod.predict_proba(model, x[:, ::-1, :], flip_tta=True), atol=1e-3)
-    assert not np.allclose(p, train_mod.predict_proba(model, x[:, :, ::-1], flip_tta=False), atol=1e-3)
+    p = predict_proba(model, x, flip_tta=True)
+    np.testing.assert_allclose(p, predict_proba(model, x[:, :, ::-1], flip_tta=True), atol=1e-5)
+    assert not np.allclose(p, predict_proba(model, x[:, ::-1, :], flip_tta=True), atol=1e-3)
+    assert not np.allclose(p, predict_proba(model, x[:, :, ::-1], flip_tta=False), atol=1e-3)
 
 
 def test_class_weights_change_the_loss(synth_arrays):
@@ -260,7 +269,8 @@ def test_class_weights_change_the_loss(synth_arrays):
     weights = class_weights(labels)
     assert weights[3] < weights[0] < weights[1] and weights[2] == 0
     totals = np.bincount(labels, weights=weights[labels], minlength=7)
-    assert np.allclose(totals[[0, 1, 3]], totals[3])  # every present class weighs the same in the loss
+    assert np.allclose(totals[[0, 1, 3]], len(labels) / 3)  # every present class weighs the same in the loss
+    assert np.allclose(class_weights(np.repeat(np.arange(7), 5)), 1.0), "a balanced set weighs 1 per row"
     model = build_model("maskfer_cnn", width=8, dropout=0.0)
     model.compile("sgd", keras.losses.CategoricalCrossentropy())
     plain = train_dataset(images, labels, 64, 0, None)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from skimage import data
 
-from datasets import FERData, load_fer2013
-from masking import (MASK_TYPES, STATUSES, LandmarkFinder, MaskConfig, MaskSpec, apply_mask, find_landmarks,
+from datasets import load_fer2013
+from masking import (MASK_TYPES, LandmarkFinder, eye_centres, MaskConfig, MaskSpec, apply_mask, find_landmarks,
                      mask_dataset)
 from masking.__main__ import main as masking_main
 from masking.landmarks import plausible
@@ -27,7 +27,7 @@ def crop_face(finder):
     face = cv2.resize(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY), (48, 48), interpolation=cv2.INTER_AREA)
     pts, status = finder.crop_landmarks(face)
     assert status == "detected"
-    return face, pts, np.stack([pts[36:42].mean(0), pts[42:48].mean(0)])
+    return face, pts, np.stack(eye_centres(pts))
 
 
 def _eye_alpha(points, eyes, mask_type="surgical"):
@@ -151,9 +151,12 @@ def test_mask_covers_mouth_and_nose_not_eyes(astronaut_face, mask_type):
 def test_grayscale_crop_stays_48x48_uint8(finder):
     face = cv2.resize(cv2.cvtColor(data.astronaut()[40:260, 150:300], cv2.COLOR_RGB2GRAY), (48, 48))
     pts, status = finder.crop_landmarks(face)
-    assert status in STATUSES
+    assert status.startswith("detected"), "a frontal face that fills the crop is found"
+    assert ((pts >= 0) & (pts < 48)).all() and pts[36:48, 1].max() < pts[48:68, 1].min(), "eyes above the mouth"
     out, _ = apply_mask(face, pts, MaskSpec("n95"))
-    assert out.shape == (48, 48) and out.dtype == np.uint8 and (out != face).any()
+    assert out.shape == (48, 48) and out.dtype == np.uint8
+    changed = (out != face).any(1)
+    assert changed[int(np.ceil(pts[48:68, 1].max()))] and not changed[:int(pts[36:48, 1].max()) + 1].any()
 
 
 def test_fallback_path_on_small_faces(finder):
@@ -196,16 +199,25 @@ def test_same_seed_same_mask_any_worker_count(synth_csv, tmp_path):
     np.testing.assert_array_equal(part.images, one.images[5:40])
 
 
-def test_every_row_masked_and_cached(synth_csv, tmp_path):
+def test_every_row_masked_and_cached(synth_csv, tmp_path, monkeypatch):
     fer = load_fer2013(synth_csv, cache_dir=tmp_path)
     masked = mask_dataset(fer, MaskConfig(), workers=2, cache_dir=tmp_path)
     assert len(masked.images) == len(fer) and (masked.images != fer.images).reshape(len(fer), -1).any(1).all()
     assert {p.name.split("-")[0] for p in tmp_path.glob("*.npz")} >= {"landmarks", "masked"}
+    import masking.pipeline as pipeline
+
+    def no_work(*a, **k):
+        raise AssertionError("recomputed instead of read from the cache")
+    monkeypatch.setattr(pipeline, "_run_chunks", no_work)
     again = mask_dataset(fer, MaskConfig(), workers=2, cache_dir=tmp_path)
     np.testing.assert_array_equal(again.images, masked.images)
     pts, status = find_landmarks(fer, cache_dir=tmp_path)
     assert pts.shape == (len(fer), 68, 2) and np.array_equal(status, masked.status)
-    assert isinstance(masked.as_fer(fer), FERData)
+    twin = masked.as_fer(fer)
+    assert np.array_equal(twin.images, masked.images) and np.array_equal(twin.labels, fer.labels)
+    assert np.array_equal(twin.rows, fer.rows) and twin.source_hash not in ("", fer.source_hash)
+    with pytest.raises(ValueError, match="different rows"):
+        masked.as_fer(fer.take(np.arange(5)))
 
 
 def test_cli_csv(synth_csv, tmp_path, capsys):

@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 from skimage import data
 
+from experiments.deploy import export as export_mod
+from experiments.deploy.tflite import TFLiteModel
 from experiments.export import main as export_main
+from experiments.model.inference import load_model
 from experiments.predict import main as predict_main
 
 
@@ -96,18 +99,31 @@ def test_export_int8_is_calibrated_and_checked(model_path, tmp_path, capsys):
     # The smoke model is barely trained (near-uniform outputs), so int8 may flip low-margin rows here;
     # the >= 99% agreement of int8 on a trained model is measured in BENCHMARKS.md. The check still runs
     # and its verdict drives the exit code.
-    rc = export_main([str(model_path), "--tflite", "--quantize", "int8", "--out", str(tmp_path), "--check-rows", "200"])
-    out = capsys.readouterr()
-    line = [x for x in out.out.splitlines() if "int8.tflite" in x][0]
-    agree = float(line.rsplit(" ", 1)[1].rstrip("%"))
-    assert (rc == 0) == (agree >= 99.0) and agree > 50
+    args = [str(model_path), "--tflite", "--quantize", "int8", "--out", str(tmp_path), "--check-rows", "200"]
+    export_main(args)
+    line = [x for x in capsys.readouterr().out.splitlines() if "int8.tflite" in x][0]
+    printed = float(line.rsplit(" ", 1)[1].rstrip("%"))
+    # the agreement, measured here on the same check rows with the file export wrote
+    _, check, _ = export_mod.check_rows(export_mod._synthetic(200 + 200), "clean", 200, {})
+    x = check[..., None].astype(np.float32)
+    keras_top = load_model(model_path).predict(x, verbose=0).argmax(1)
+    int8_top = TFLiteModel.from_file(tmp_path / "model.int8.tflite").predict(x).argmax(1)
+    assert printed == pytest.approx(100 * (keras_top == int8_top).mean(), abs=0.05)
     assert (tmp_path / "model.int8.tflite").stat().st_size < (tmp_path / "model.tflite").stat().st_size
+
+
+def test_export_exit_code_follows_the_agreement_bar(model_path, tmp_path, monkeypatch, capsys):
+    args = [str(model_path), "--tflite", "--out", str(tmp_path), "--check-rows", "30"]
+    monkeypatch.setattr(export_mod, "AGREEMENT_MIN", 1.01)  # no file can agree on more than every row
+    assert export_main(args) == 1 and "agreement below 101%" in capsys.readouterr().err
+    monkeypatch.setattr(export_mod, "AGREEMENT_MIN", 0.0)
+    assert export_main(args) == 0
 
 
 def test_check_rows_follow_the_condition(synth_csv, tmp_path):
     from datasets import load_dataset
-    from experiments.export import check_rows
     from masking import MaskConfig, mask_dataset
+    check_rows = export_mod.check_rows
     fer = load_dataset(synth_csv, cache_dir=tmp_path)
     run_config = {"train_mask_types": ["cloth"], "mask_seed": 3}
     test = fer.split("PrivateTest").take(np.arange(10))
@@ -133,7 +149,7 @@ def test_export_masked_model_checks_masked_rows(smoke_run, synth_csv, tmp_path, 
     out = capsys.readouterr().out
     assert "check: 20 masked PrivateTest rows" in out, out
     line = [x for x in out.splitlines() if "int16x8.tflite" in x][0]
-    assert (rc == 0) == (float(line.rsplit(" ", 1)[1].rstrip("%")) >= 99.0)
+    assert rc in (0, 1) and float(line.rsplit(" ", 1)[1].rstrip("%")) > 50
     assert 0 < (tmp_path / "model.int16x8.tflite").stat().st_size < (tmp_path / "model.tflite").stat().st_size
     export_main(args[:4] + ["--condition", "clean"] + args[4:])
     assert "check: 20 clean PrivateTest rows" in capsys.readouterr().out
@@ -144,7 +160,7 @@ def test_export_masked_model_checks_masked_rows(smoke_run, synth_csv, tmp_path, 
 def test_export_bad_run_config_and_missing_split(smoke_run, synth_csv, tmp_path, capsys):
     import shutil
     from datasets import FERData
-    from experiments.export import check_rows
+    check_rows = export_mod.check_rows
     run = tmp_path / "run"
     (run / "masked").mkdir(parents=True)
     shutil.copy(smoke_run / "masked" / "model.keras", run / "masked" / "model.keras")

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 
-import keras
 import numpy as np
 import pytest
 
 from datasets import FERData
 from experiments import conditions as C
+from experiments.backend import keras
 from experiments.config import RunConfig, TrainConfig, TransferConfig
-from experiments.data import train_dataset
-from experiments.machine import cpu_model, resolve_precision
-from experiments.models import build_model, crop_offsets, load_model, with_views
-from experiments.train import DistillationLoss, predict_proba
-from experiments.transfer import method_of, teacher_targets, training_order
+from experiments.model.architectures import build_model
+from experiments.model.inference import load_model, predict_proba
+from experiments.model.views import crop_offsets, with_views
+from experiments.training.data import train_dataset
+from experiments.training.precision import cpu_model, resolve_precision
+from experiments.training.train import DistillationLoss
+from experiments.training.transfer import method_of, teacher_targets, training_order
 
 
 def test_saved_model_takes_48px_and_averages_its_crops(smoke_run):
@@ -163,7 +165,7 @@ def test_bfloat16_model_computes_in_bfloat16_and_keeps_float32_weights_and_outpu
 
 
 def test_recomputed_batchnorm_statistics_are_the_mean_over_the_given_images():
-    from experiments.precisebn import batchnorm_layers, recompute_batchnorm
+    from experiments.training.precisebn import batchnorm_layers, recompute_batchnorm
     model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.BatchNormalization(momentum=0.99)])
     x = np.random.default_rng(0).normal(3.0, 2.0, (64, 4, 4, 1)).astype("float32")
     recompute_batchnorm(model, x, batch_size=16)
@@ -197,7 +199,11 @@ def test_distill_run_retrains_only_the_masked_model(smoke_run, tmp_path, capsys)
 
 @pytest.mark.parametrize("args, needle", [(["--crop", "60"], "--crop"), (["--distill-weight", "2"], "--distill-weight"),
                                           (["--precision", "half"], "--precision"),
-                                          (["--finetune-epochs", "0"], "--finetune-epochs")])
+                                          (["--finetune-epochs", "0"], "--finetune-epochs"),
+                                          (["--distill-temperature", "0"], "--distill-temperature must be positive"),
+                                          (["--epochs", "0"], "--epochs must be at least 1"),
+                                          (["--limit-rows", "-1"], "--limit-rows must be 0 or more"),
+                                          (["--train-mask-types", ","], "--train-mask-types needs at least one")])
 def test_recipe_options_are_checked(args, needle, capsys):
     from experiments.run import main
     with pytest.raises(SystemExit) as e:

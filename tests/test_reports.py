@@ -130,6 +130,41 @@ def test_stats():
     assert mcnemar_exact(a, a)["p_value"] == 1.0
 
 
+def test_macro_f1_interval_is_drawn_around_the_sets_own_figure():
+    """On a set without neutral the score averages over six emotions; so must its interval."""
+    from experiments.evaluation.metrics import macro_f1
+    rng = np.random.default_rng(1)
+    t = rng.integers(0, 6, 600)  # no neutral (6)
+    p = np.where(rng.random(600) < 0.6, t, rng.integers(0, 7, 600))
+    six = list(range(6))
+    figure = macro_f1(t, p, six)
+    lo, hi = bootstrap_ci(t, p, "macro_f1", six)
+    assert lo < figure < hi
+    lo7, hi7 = bootstrap_ci(t, p, "macro_f1")  # averaging over seven puts the interval elsewhere
+    assert hi7 < figure
+
+
+def test_every_interval_in_the_report_contains_its_figure(smoke_run, tmp_path):
+    """A run with a six-emotion cross-dataset set: each printed interval holds the figure printed beside it."""
+    import re
+    from datasets import make_synthetic, write_fer_csv
+    from experiments.evaluate import main as evaluate_main
+    images, labels, usage = make_synthetic(420, seed=5)
+    keep = labels != 6
+    write_fer_csv(tmp_path / "six.csv", images[keep], labels[keep], usage[keep])
+    run_dir = tmp_path / "run"
+    shutil.copytree(smoke_run, run_dir)
+    assert evaluate_main([str(run_dir), "--test-data", f"six={tmp_path / 'six.csv'}", "--workers", "1",
+                          "--cache-dir", str(tmp_path / "c")]) == 0
+    html = (run_dir / "report.html").read_text()
+    cells = re.findall(r'data-test="([^"]+)" data-metric="(\w+)" data-value="([^"]+)">[0-9.]+(?:<br>| )'
+                       r'<span class="ci">\[([0-9.]+), ([0-9.]+)\]</span>', html)
+    six = [c for c in cells if c[0].startswith("six:")]
+    assert len(six) == 12 and {c[1] for c in six} == {"accuracy", "macro_f1"}
+    outside = [c for c in cells if not float(c[3]) <= round(100 * float(c[2]), 2) <= float(c[4])]
+    assert outside == []
+
+
 @pytest.mark.slow
 def test_report_renders_in_headless_chromium(smoke_run, tmp_path):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -10,10 +10,11 @@ import pytest
 from skimage import data
 
 from datasets import EMOTIONS, make_synthetic, write_fer_csv
-from datasets.testsets import emotion_of, list_emotion_folders
+from datasets import USAGES, emotion_of, list_emotion_folders
+from experiments.config import ConfigError, RunConfig, parse_test_data
 from experiments.evaluate import main as evaluate_main
+from experiments.evaluation.testsets import load_test_set
 from experiments.run import main as run_main
-from experiments.testsets import load_test_set, parse_spec
 
 
 def test_emotion_folder_names():
@@ -61,7 +62,11 @@ def test_split_folders_use_the_test_split(tmp_path, folder_set):
     shutil.copytree(folder_set / "ANGER", root / "test" / "angry")
     shutil.copytree(folder_set / "Sadness", root / "train" / "sad")
     listing = list_emotion_folders(root)
-    assert set(listing.labels.tolist()) == {EMOTIONS.index("angry")} and len(listing.files) == 4
+    by_usage = {USAGES[u]: set(listing.labels[listing.usage == u].tolist()) for u in set(listing.usage.tolist())}
+    assert by_usage == {"PrivateTest": {EMOTIONS.index("angry")}, "Training": {EMOTIONS.index("sad")}}
+    ts = load_test_set("bysplit", str(root), workers=1)
+    assert set(ts.fer.labels.tolist()) == {EMOTIONS.index("angry")} and len(ts.fer) == 4
+    assert ts.skipped == {"(Training split)": 5}
 
 
 def test_csv_set_with_an_extra_column(tmp_path):
@@ -81,10 +86,11 @@ def test_bad_specs(tmp_path):
     for spec, message in (("nameonly", "expected NAME=PATH"), ("=x", "expected NAME=PATH"),
                           ("clean=" + str(tmp_path), "must not be"), ("masked=" + str(tmp_path), "must not be"),
                           ("a:b=" + str(tmp_path), "letters, digits"), ("ok=" + str(tmp_path / "nope"), "no such")):
-        with pytest.raises(ValueError, match=message):
-            parse_spec(spec)
-    with pytest.raises(ValueError, match="used twice"):
-        parse_spec(f"x={tmp_path}", {"x"})
+        with pytest.raises(ConfigError, match=message) as e:
+            RunConfig(test_data=parse_test_data([spec]))
+        assert e.value.field == "test_data"
+    with pytest.raises(ConfigError, match="used twice"):
+        RunConfig(test_data=parse_test_data([f"x={tmp_path}", f"x={tmp_path}"]))
 
 
 def test_add_a_set_to_a_finished_run(smoke_run, folder_set, tmp_path, capsys):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import conditions as C
+from .. import conditions as C
 
 
 def method_of(cfg, variant: str) -> str | None:

@@ -7,25 +7,26 @@ never reach `fit` or a callback.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 from datasets import N_CLASSES, USAGES, FERData
 from datasets.atomic import atomic_path
 
+from ..backend import keras, tf
+from ..model.architectures import build_model
+from ..model.inference import predict_proba
+from ..model.views import with_views
+from ..runfolder import HISTORY, atomic_json
 from .config import TrainConfig, TransferConfig
 from .data import class_weights, train_dataset
-from .machine import cpu_model, resolve_precision
-from .models import build_model, with_views
 from .precisebn import PreciseBatchNorm, stats_sample
+from .precision import cpu_model, resolve_precision
 
 PRIVATE = USAGES.index("PrivateTest")
 
@@ -105,12 +106,51 @@ def _strategy() -> tf.distribute.Strategy:
     return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
 
 
+def _history_rows(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
 def _best_so_far(history_csv: Path) -> float | None:
-    if not history_csv.exists():
-        return None
-    with open(history_csv) as f:
-        vals = [float(r["val_accuracy"]) for r in csv.DictReader(f) if r.get("val_accuracy")]
+    vals = [float(r["val_accuracy"]) for r in _history_rows(history_csv) if r.get("val_accuracy")]
     return max(vals) if vals else None
+
+
+class HistoryFile(keras.callbacks.Callback):
+    """history.csv, rewritten atomically at each epoch's end: one line per epoch (epoch, then the logs' keys
+    in sorted order); a resumed run's repeat of an epoch replaces that epoch's line."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = Path(path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        fields = ["epoch"] + sorted(logs)
+        rows = [r for r in _history_rows(self.path) if int(r["epoch"]) != epoch]
+        rows.append({"epoch": epoch, **logs})
+        with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+            w.writeheader()
+            w.writerows(sorted(rows, key=lambda r: int(r["epoch"])))
+
+
+class BestCheckpoint(keras.callbacks.Callback):
+    """Saves the model to `path` (atomically) at each epoch whose val_accuracy beats `best`, the best so far
+    (an interrupted earlier run's best, or None)."""
+
+    def __init__(self, path: Path, best: float | None = None):
+        super().__init__()
+        self.path, self.best = Path(path), best
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get("val_accuracy")
+        if value is not None and (self.best is None or value > self.best):
+            self.best = value
+            with atomic_path(self.path) as tmp:
+                self.model.save(tmp)
 
 
 @keras.saving.register_keras_serializable(package="maskfer")
@@ -178,15 +218,13 @@ def train_model(train: FERData, val: FERData, cfg: TrainConfig, out_dir: str | P
         model.compile(_optimizer(cfg, learning_rate_schedule(cfg, steps)), loss,
                       metrics=[keras.metrics.MeanMetricWrapper(label_accuracy, name="accuracy")],
                       jit_compile=cfg.jit_compile and precision == "float32")
-    history = out / "history.csv"
-    best = keras.callbacks.ModelCheckpoint(out / "best.keras", monitor="val_accuracy", mode="max",
-                                           save_best_only=True, initial_value_threshold=_best_so_far(history))
+    history = out / HISTORY
     callbacks = [
         PreciseBatchNorm(stats_sample(train.images, cfg.crop, seed=cfg.seed), val_x, val.labels),
         LogLearningRate(),
-        keras.callbacks.CSVLogger(str(history), append=True),
-        best,
-        keras.callbacks.BackupAndRestore(str(out / "backup")),
+        HistoryFile(history),
+        BestCheckpoint(out / "best.keras", _best_so_far(history)),
+        keras.callbacks.BackupAndRestore(str(out / "backup")),  # Keras's own working folder, removed below
     ]
     if verbose == 1:
         callbacks.append(EpochLine(cfg.epochs))
@@ -194,43 +232,18 @@ def train_model(train: FERData, val: FERData, cfg: TrainConfig, out_dir: str | P
         callbacks.append(keras.callbacks.EarlyStopping("val_accuracy", patience=cfg.patience, mode="max"))
     model.fit(ds_train, epochs=cfg.epochs, callbacks=callbacks,
               verbose=2 if verbose == 2 else 0, shuffle=False)  # the dataset shuffles itself
-    _dedupe_history(history)
     if not (out / "best.keras").exists():  # no epoch beat an earlier run's best: keep the final weights
-        model.save(out / "best.keras")
+        with atomic_path(out / "best.keras") as tmp:
+            model.save(tmp)
     shutil.rmtree(out / "backup", ignore_errors=True)
     backbone = _in_float32(keras.models.load_model(out / "best.keras", compile=False), cfg)
     saved = with_views(backbone, cfg.views)
     val_views = float((predict_proba(saved, val.images).argmax(1) == val.labels).mean())
-    (out / "train.json").write_text(json.dumps({
+    atomic_json(out / "train.json", {
         "rows": len(train), "val_rows": len(val), "epochs": cfg.epochs, "peak_learning_rate": cfg.learning_rate,
         "precision": precision, "cpu": cpu_model(), "best_val_accuracy_centre_crop": _best_so_far(history),
         "val_accuracy_saved_model": val_views, "views": cfg.views,
         "start": "clean model" if init is not None else "random weights",
         "distilled": None if teacher is None else {"alpha": transfer.alpha, "temperature": transfer.temperature},
-    }, indent=2))
+    })
     return saved
-
-
-def _dedupe_history(path: Path) -> None:
-    """Keep the last line per epoch (a resumed run may log an epoch twice)."""
-    with open(path) as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        return
-    by_epoch = {int(r["epoch"]): r for r in rows}
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(by_epoch[e] for e in sorted(by_epoch))
-
-
-def predict_proba(model: keras.Model, images: np.ndarray, flip_tta: bool = False,
-                  batch_size: int = 512) -> np.ndarray:
-    """(N, 7) float32 probabilities for (N, 48, 48) uint8 images. A saved maskfer model averages its own
-    test-time views; flip_tta (for models saved before views, which took the mirror outside) also
-    averages with the mirror."""
-    x = images[..., None].astype(np.float32)
-    p = model.predict(x, batch_size=batch_size, verbose=0)
-    if flip_tta:
-        p = (p + model.predict(x[:, :, ::-1], batch_size=batch_size, verbose=0)) / 2
-    return p.astype(np.float32)

@@ -8,11 +8,10 @@ recomputed on un-augmented training crops (BENCHMARKS.md section 6c). `PreciseBa
 """
 from __future__ import annotations
 
-import keras
 import numpy as np
 
+from ..backend import keras
 from .data import centre_crop
-
 
 
 def batchnorm_layers(model) -> list:

@@ -1,21 +1,18 @@
-"""The model registry and the test-time views.
+"""The model registry: the architectures a run can train (`--model`).
 
 A registered model (a *backbone*) takes (N, side, side, 1) float32 pixels in 0..255, where side is the
-training crop (48 = no crop), rescales them itself and outputs the 7 softmax probabilities in
-`datasets.EMOTIONS` order. `with_views` wraps a backbone into the saved model: (N, 48, 48, 1) pixels in,
-the backbone run on several crops of each face (centre, four corners, each mirrored), the 7 probabilities
-averaged, out. So a saved `.keras` file delivers by itself the accuracy the report shows.
+training crop (48 = no crop), rescales them itself and outputs (N, 7) float32 softmax probabilities in
+`datasets.EMOTIONS` order. `model.views.with_views` wraps a backbone into the saved model.
 """
 from __future__ import annotations
 
 from typing import Callable
 
-import keras
-from keras import layers, ops
-
 from datasets import N_CLASSES, SIDE
 
-from .config import VIEWS  # test-time views: the centre crop; + four corners; each also mirrored
+from ..backend import keras
+
+layers = keras.layers
 
 
 def _conv_bn(x, filters: int, name: str, kernel: int = 3, strides: int = 1):
@@ -40,8 +37,9 @@ def _space_to_depth(x, name: str):
 def maskfer_cnn(width: int = 64, dropout: float = 0.3, side: int = SIDE) -> keras.Model:
     """maskfer's default: a VGG-style CNN sized for the 2-core CPU budget.
 
-    Space-to-depth stem (48x48x1 -> 24x24x4) and one conv at 24 pixels (width), then two convs at 12 and
-    two at 6 pixels (width x 2, x 4), global pooling, dropout and the softmax. Wide layers at low
+    Space-to-depth stem (side x side x 1 -> side/2 x side/2 x 4) and two convs at that resolution (width),
+    then two convs at each of the next two poolings (width x 2, x 4), global pooling, dropout and the
+    softmax. At the default 40 px crop: two convs at 20 px, two at 10, two at 5. Wide layers at low
     resolution run near the CPU's peak; a one-channel conv at 48x48 runs at a tenth of it.
     """
     inp, x = _inputs(side)
@@ -120,70 +118,3 @@ def build_model(name: str, precision: str = "float32", **kwargs) -> keras.Model:
         return MODELS[name](**kwargs)
     finally:
         keras.config.set_dtype_policy(before)
-
-
-def crop_offsets(side: int, crop: int, views: str) -> list[tuple[int, int, bool]]:
-    """[(top, left, mirrored)] of the test-time views of a (side x side) image cropped to (crop x crop).
-
-    "centre": the centre crop and its mirror; "five" / "ten": centre and the four corners, unmirrored
-    or each also mirrored. With crop == side every crop is the whole image, so only the mirror differs.
-    """
-    if views not in VIEWS:
-        raise ValueError(f"unknown views {views!r}; expected one of {', '.join(VIEWS)}")
-    c, e = (side - crop) // 2, side - crop
-    spots = [(c, c)] if views == "centre" or crop == side else [(c, c), (0, 0), (0, e), (e, 0), (e, e)]
-    flips = (False, True) if views in ("centre", "ten") else (False,)
-    return [(t, l, f) for f in flips for t, l in spots]
-
-
-@keras.saving.register_keras_serializable(package="maskfer")
-class CropViews(layers.Layer):
-    """(N, side, side, 1) -> (V*N, crop, crop, 1): every view of every image, view-major."""
-
-    def __init__(self, crop: int, offsets, **kwargs):
-        super().__init__(**kwargs)
-        self.crop, self.offsets = int(crop), [tuple(o) for o in offsets]
-
-    def call(self, x):
-        k = self.crop
-        parts = []
-        for top, left, mirrored in self.offsets:
-            v = x[:, top:top + k, left:left + k, :]
-            parts.append(ops.flip(v, axis=2) if mirrored else v)
-        return ops.concatenate(parts, axis=0)
-
-    def get_config(self):
-        return {**super().get_config(), "crop": self.crop, "offsets": [list(o) for o in self.offsets]}
-
-
-@keras.saving.register_keras_serializable(package="maskfer")
-class MeanOverViews(layers.Layer):
-    """(V*N, 7) view-major probabilities -> (N, 7), their mean."""
-
-    def __init__(self, views: int, **kwargs):
-        super().__init__(**kwargs)
-        self.views = int(views)
-
-    def call(self, p):
-        return ops.mean(ops.reshape(p, (self.views, -1, p.shape[-1])), axis=0)
-
-    def get_config(self):
-        return {**super().get_config(), "views": self.views}
-
-
-def with_views(backbone: keras.Model, views: str = "ten") -> keras.Model:
-    """The saved model: (N, 48, 48, 1) float32 pixels 0..255 -> (N, 7) probabilities averaged over the
-    test-time views of each face (see `crop_offsets`); the backbone is kept whole as layer "backbone"."""
-    crop = int(backbone.input_shape[1])
-    offsets = crop_offsets(SIDE, crop, views)
-    name = backbone.name
-    inp = keras.Input(shape=(SIDE, SIDE, 1), dtype="float32", name="pixels")
-    x = CropViews(crop, offsets, name="views")(inp)
-    backbone.name = "backbone"
-    p = MeanOverViews(len(offsets), name="mean_over_views")(backbone(x))
-    return keras.Model(inp, p, name=name)
-
-
-def load_model(path) -> keras.Model:
-    """Load a saved maskfer `.keras` model (the view layers are registered by importing this module)."""
-    return keras.models.load_model(path, compile=False)

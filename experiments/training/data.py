@@ -7,13 +7,14 @@ inside tf.data, seeded so that the same seed gives the same batches.
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
-from keras import layers
+from sklearn.utils.class_weight import compute_class_weight
 
 from datasets import N_CLASSES, SIDE
 
+from ..backend import keras, tf
 from .config import AugmentConfig
 
+layers = keras.layers
 
 
 def augmenter(cfg: AugmentConfig, seed: int, crop: int = SIDE) -> list:
@@ -34,11 +35,13 @@ def augmenter(cfg: AugmentConfig, seed: int, crop: int = SIDE) -> list:
 
 
 def class_weights(labels: np.ndarray) -> np.ndarray:
-    """(7,) float32 inverse-frequency weights: every class present in `labels` gets the same total weight
-    (N / 7 rows' worth; 1 per row when the classes are balanced), absent classes 0."""
-    counts = np.bincount(labels, minlength=N_CLASSES).astype(np.float64)
-    w = np.where(counts > 0, len(labels) / (N_CLASSES * np.maximum(counts, 1)), 0.0)
-    return w.astype(np.float32)
+    """(7,) float32 per-row weights by class, scikit-learn's "balanced": every class present in `labels`
+    (N,) int gets the same total weight, N / (classes present) rows' worth, so a balanced set weighs 1 per
+    row; absent classes get 0."""
+    present = np.unique(labels)
+    w = np.zeros(N_CLASSES, np.float32)
+    w[present] = compute_class_weight("balanced", classes=present, y=labels)
+    return w
 
 
 def centre_crop(x, crop: int):

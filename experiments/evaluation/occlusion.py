@@ -5,9 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.atomic import atomic_path
-
-from .conditions import CLEAN, MASKED
+from ..conditions import CLEAN, MASKED
+from ..runfolder import load_samples, save_occlusion
 
 
 def occlusion_map(model, images: np.ndarray, labels: np.ndarray, patch: int = 12, stride: int = 4,
@@ -46,8 +45,7 @@ def write_occlusion_maps(out: Path, models: dict) -> None:
     """RUN/occlusion.npz from RUN/samples.npz: for the clean model on clean and masked faces and every other
     model on masked faces, the (7, 48, 48) per-emotion occlusion map (key "<model>|<faces>") and the mean
     face behind it (key "mean|<model>|<faces>"). The report only reads this file."""
-    with np.load(out / "samples.npz", allow_pickle=False) as z:
-        samples = {k: z[k] for k in z.files}
+    samples = load_samples(out)
     labels = samples["labels"]
     arrays = {}
     for variant, model in models.items():
@@ -55,5 +53,4 @@ def write_occlusion_maps(out: Path, models: dict) -> None:
             arrays[f"{variant}|{kind}"] = per_emotion_maps(model, samples[kind], labels)
             arrays[f"mean|{variant}|{kind}"] = np.stack(
                 [samples[kind][labels == k].mean(0) if (labels == k).any() else np.zeros((48, 48)) for k in range(7)])
-    with atomic_path(out / "occlusion.npz") as tmp:
-        np.savez_compressed(tmp, **arrays)
+    save_occlusion(out, arrays)

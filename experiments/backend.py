@@ -1,0 +1,37 @@
+"""TensorFlow and Keras, imported once and quietly. Every maskfer module that needs them imports them from
+here (`from experiments.backend import keras, tf`), so this is the one place that imports TensorFlow.
+
+TensorFlow 2.21 prints its C++ start-up lines (absl's pre-init warning, the oneDNN banner) to file
+descriptor 2 before any Python logging is set up, and TF_CPP_MIN_LOG_LEVEL no longer silences them. So
+the import runs with that descriptor pointed at /dev/null, unless the user set TF_CPP_MIN_LOG_LEVEL
+(then TensorFlow prints what that level lets through, start-up lines included). Python exceptions are
+unaffected: an import error is still raised and printed.
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+
+
+@contextmanager
+def _stderr_to_devnull(enabled: bool):
+    if not enabled:
+        yield
+        return
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+_QUIET = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+with _stderr_to_devnull(_QUIET):
+    import keras  # noqa: E402
+    import tensorflow as tf  # noqa: E402
+
+__all__ = ["keras", "tf"]

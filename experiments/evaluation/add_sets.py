@@ -1,0 +1,85 @@
+"""`python -m experiments.evaluate RUN_DIR --test-data NAME=PATH [...]`: score a finished run's models on more
+test sets without retraining."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from datasets import EMOTIONS, DatasetError
+from datasets.cli import exit_code
+from reports import build_report
+
+from ..config import ConfigError, RunConfig, parse_test_data, recorded_mask_config
+from ..model.inference import load_model
+from ..runfolder import RunError, atomic_json, read_json
+from .scoring import evaluate_models, scorers
+from .testsets import conditions_of, load_test_set, save_set_conditions
+
+
+def add_test_sets(run_dir: Path, specs, workers: int | None = None, cache_dir: str | None = None,
+                  report: bool = True) -> dict:
+    """Score a finished run's models on more test sets, without retraining: their entries in metrics.json
+    (replacing earlier ones of the same names), predictions files, sample faces, and the report.
+    specs: ((NAME, PATH), ...). Returns the updated metrics."""
+    run_dir = Path(run_dir)
+    try:
+        config, metrics = read_json(run_dir / "config.json"), read_json(run_dir / "metrics.json")
+    except (OSError, ValueError) as e:
+        raise RunError(f"{run_dir}: not a finished run folder ({e})") from None
+    if not config or not metrics:
+        raise RunError(f"{run_dir}: not a finished run folder (no config.json or metrics.json)")
+    cfg = config.get("config", {})
+    models = {v: load_model(run_dir / v / "model.keras") for v in cfg.get("variants", [])
+              if (run_dir / v / "model.keras").is_file()}
+    if not models:
+        raise RunError(f"{run_dir}: no trained model in this run folder")
+    majority = EMOTIONS.index(metrics.get("majority_class") or _majority_from(metrics))
+    train = cfg.get("train", {})  # runs made before the saved model held its views averaged the mirror outside
+    score_with = scorers(models, majority, outside_flip="views" not in train and train.get("flip_tta", True))
+    mcfg = recorded_mask_config(cfg)
+    names = {n for n, _ in specs}
+    results = [r for r in metrics["results"] if r["test"].partition(":")[0] not in names]
+    metrics.setdefault("test_sets", {})
+    for name, path in specs:
+        ts = load_test_set(name, path, workers, cache_dir)
+        print(f"test set {name}: {len(ts.fer)} images {ts.counts}; skipped folders {ts.skipped or 'none'}", flush=True)
+        conds = conditions_of(ts, mcfg, workers, cache_dir)
+        results += evaluate_models(score_with, conds, ts.fer.labels, ts.fer.rows, run_dir / "predictions",
+                                   ts.emotions)
+        save_set_conditions(run_dir, ts, conds)
+        metrics["test_sets"][name] = ts.summary()
+    metrics["results"] = results
+    atomic_json(run_dir / "metrics.json", metrics)
+    if report:
+        print(build_report(run_dir), flush=True)
+    return metrics
+
+
+def _majority_from(metrics: dict) -> str:
+    """The majority baseline's class, from its confusion matrix (runs written before it was recorded)."""
+    entry = next(r for r in metrics["results"] if r["train"] == "majority")
+    return EMOTIONS[int(np.array(entry["confusion"]).sum(0).argmax())]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m experiments.evaluate",
+                                description="Add cross-dataset test sets to a finished run, without retraining.")
+    p.add_argument("run_dir")
+    p.add_argument("--test-data", action="append", required=True, metavar="NAME=PATH")
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--cache-dir")
+    p.add_argument("--no-report", action="store_true")
+    a = p.parse_args(argv)
+    try:  # the same checks a run makes on its --test-data
+        specs = RunConfig(test_data=parse_test_data(a.test_data), workers=a.workers).test_data
+    except ConfigError as e:
+        p.error(f"--{e.field.replace('_', '-')} {e.problem}")
+    run_dir = Path(a.run_dir)
+
+    def body():
+        if not (run_dir / "metrics.json").is_file():
+            raise RunError(f"{run_dir}: not a finished run folder (no metrics.json)")
+        add_test_sets(run_dir, specs, a.workers or None, a.cache_dir, report=not a.no_report)
+    return exit_code(body, RunError, DatasetError)

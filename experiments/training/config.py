@@ -1,0 +1,111 @@
+"""The training recipe's configuration: frozen dataclasses that check their own values.
+
+A bad value raises `ConfigError` naming the field (`.field`, dotted for nested configs: "transfer.alpha");
+the CLIs report it under the option's name. No TensorFlow here: parsing options does not import Keras.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MODEL_NAMES = ("maskfer_cnn", "report_cnn", "resnet_small")  # the registry in experiments.model.architectures
+VIEWS = ("centre", "five", "ten")  # test-time views: the centre crop; + four corners; each also mirrored
+PRECISIONS = ("auto", "float32", "bfloat16")
+TRANSFER_METHODS = ("scratch", "clean_init", "distill")
+OPTIMIZERS = ("sgd", "adam")
+
+
+class ConfigError(ValueError):
+    """A configuration value out of range. `field` names it ("crop", "transfer.alpha", ...); the message
+    reads "<field> <problem>"."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"{field} {problem}")
+        self.field, self.problem = field, problem
+
+
+def check(ok: bool, field: str, problem: str) -> None:
+    """Raise ConfigError(field, problem) unless ok."""
+    if not ok:
+        raise ConfigError(field, problem)
+
+
+def check_choice(value, choices, field: str) -> None:
+    check(value in choices, field, f"{value!r} is unknown; expected one of {', '.join(choices)}")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """ImageDataGenerator's parameters, implemented with Keras 3 preprocessing layers in tf.data.
+    rotation_range in degrees; shifts and zoom as fractions of the image size."""
+
+    rotation_range: float = 5.0
+    width_shift_range: float = 0.0     # the training crop already shifts by up to (48 - crop) / 2 pixels
+    height_shift_range: float = 0.0
+    zoom_range: float = 0.05
+    horizontal_flip: bool = True
+
+    def __post_init__(self):
+        for name in ("rotation_range", "width_shift_range", "height_shift_range", "zoom_range"):
+            check(getattr(self, name) >= 0, name, f"must be 0 or more, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One shared recipe, used unchanged for every variant."""
+
+    model: str = "maskfer_cnn"
+    width: int = 48                 # maskfer_cnn / resnet_small base width (ignored by report_cnn)
+    epochs: int = 20
+    batch_size: int = 128
+    optimizer: str = "sgd"          # "sgd" (Nesterov momentum) or "adam"
+    learning_rate: float = 0.05     # peak, after linear warm-up; cosine decay to 0 afterwards
+    momentum: float = 0.9
+    warmup_epochs: float = 1.0
+    weight_decay: float = 2e-4
+    decay_norms: bool = False       # weight decay on BatchNorm scales/offsets and biases too
+    dropout: float = 0.3
+    label_smoothing: float = 0.1
+    class_weights: bool = False     # "balanced" sample weights for the class imbalance
+    patience: int = 0               # early stopping on validation accuracy; 0 = run the whole schedule
+    crop: int = 40                  # training crop side (random position); 48 = no crop
+    views: str = "centre"           # test-time views inside the saved model: centre | five | ten
+    precision: str = "auto"         # auto (bfloat16 where the CPU has it) | float32 | bfloat16
+    jit_compile: bool = True        # XLA, in float32 only (XLA's CPU bfloat16 is slower than oneDNN's)
+    seed: int = 0
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def __post_init__(self):
+        check_choice(self.model, MODEL_NAMES, "model")
+        check_choice(self.views, VIEWS, "views")
+        check_choice(self.precision, PRECISIONS, "precision")
+        check_choice(self.optimizer, OPTIMIZERS, "optimizer")
+        for name in ("width", "epochs", "batch_size"):
+            check(getattr(self, name) >= 1, name, f"must be at least 1, got {getattr(self, name)}")
+        check(8 <= self.crop <= 48, "crop", f"must be 8..48 pixels, got {self.crop}")
+        check(0 <= self.dropout < 1, "dropout", f"must be 0..1 (1 excluded), got {self.dropout}")
+        check(0 <= self.label_smoothing < 1, "label_smoothing", f"must be 0..1 (1 excluded), got {self.label_smoothing}")
+        check(self.patience >= 0, "patience", f"must be 0 or more, got {self.patience}")
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """How the masked and mixed models learn from the clean model of the same run.
+
+    method: "scratch" (the shared recipe from random weights), "clean_init" (start from the clean model's
+    weights and fine-tune for `epochs` at peak rate `learning_rate`) or "distill" (clean_init, and the loss
+    also matches the clean model's predictions on the unmasked twin of each training row:
+    (1 - alpha) * cross-entropy + alpha * temperature**2 * KL(teacher_T || student_T)).
+    Without a clean model in the run, the method is "scratch" whatever is asked.
+    """
+
+    method: str = "clean_init"
+    epochs: int = 8
+    learning_rate: float = 0.02
+    alpha: float = 0.5
+    temperature: float = 4.0
+
+    def __post_init__(self):
+        check_choice(self.method, TRANSFER_METHODS, "transfer.method")
+        check(self.epochs >= 1, "transfer.epochs", f"must be at least 1, got {self.epochs}")
+        check(0.0 <= self.alpha <= 1.0, "transfer.alpha", f"must be 0..1, got {self.alpha}")
+        check(self.temperature > 0, "transfer.temperature", f"must be positive, got {self.temperature}")
