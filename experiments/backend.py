@@ -35,3 +35,21 @@ with _stderr_to_devnull(_QUIET):
     import tensorflow as tf  # noqa: E402
 
 __all__ = ["keras", "tf"]
+
+
+def pin_threads(threads: int = 0) -> dict[str, int]:
+    """Fix TensorFlow's intra-op and inter-op thread pools at `threads` each (0: os.cpu_count()), so a run's
+    arithmetic does not depend on where it runs (a Ray worker, a shell). Call before any TensorFlow op; a
+    later call that asks for other counts raises RuntimeError (TensorFlow cannot change them once running).
+    Returns the counts in force, for config.json."""
+    cores = os.cpu_count() or 1
+    n = threads or cores
+    now = tf.config.threading
+
+    def in_force():  # TensorFlow reports 0 for its default, one thread per core
+        return {"intra_op": now.get_intra_op_parallelism_threads() or cores,
+                "inter_op": now.get_inter_op_parallelism_threads() or cores}
+    if in_force() != {"intra_op": n, "inter_op": n}:
+        now.set_intra_op_parallelism_threads(n)
+        now.set_inter_op_parallelism_threads(n)
+    return in_force()

@@ -72,6 +72,7 @@ class RunConfig:
     mask_seed: int = 0
     limit_rows: int | None = None   # keep at most this many rows per split (0 = all)
     workers: int = 0                # masking processes; 0 = one per core
+    threads: int = 0                # TensorFlow's intra- and inter-op threads; 0 = one per core
     cache_dir: str | None = None
     report: bool = True
     overwrite: bool = False         # retrain variants whose recorded fingerprint differs
@@ -85,7 +86,7 @@ class RunConfig:
             check_choice(v, tuple(C.VARIANTS), "variants")
         _check_mask_types(self.train_mask_types, "train_mask_types", allow_empty=False)
         _check_mask_types(self.test_mask_types, "test_mask_types", allow_empty=True)
-        for name in ("limit_rows", "workers"):
+        for name in ("limit_rows", "workers", "threads"):
             value = getattr(self, name)
             check(value is None or value >= 0, name, f"must be 0 or more, got {value}")
         _check_test_data(self.test_data)

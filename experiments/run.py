@@ -28,6 +28,7 @@ from masking import COLORS, MASK_TYPES, STATUSES, TEXTURES, find_landmarks, mask
 from reports import build_report
 
 from . import conditions as C
+from .backend import pin_threads
 from .config import PROFILES, TRANSFER, ConfigError, RunConfig, TransferConfig, parse_test_data, profile_config
 from .evaluation.occlusion import write_occlusion_maps
 from .evaluation.scoring import evaluate_models, scorers
@@ -162,6 +163,7 @@ def report_stage(out: Path) -> Path:
 
 def run(cfg: RunConfig, command: str = "") -> Path:
     """Execute a run; returns the run folder. Bad input raises RunError or DatasetError before any work."""
+    threads = pin_threads(cfg.threads)  # before any TensorFlow op
     timer = Timer()
     out = Path(cfg.out)
     check_writable(out)
@@ -173,7 +175,7 @@ def run(cfg: RunConfig, command: str = "") -> Path:
     with timer.stage("test_sets"):  # bad test sets fail here, before any training
         test_sets = [load_test_set(name, path, cfg.workers or None, cfg.cache_dir) for name, path in cfg.test_data]
     config = {"command": command, "config": cfg.to_dict(), "data": data_path, "dataset_sha256": fer.source_hash,
-              "versions": versions(), "cpu": cpu_model(), "precision": resolve_precision(cfg.train.precision),
+              "versions": versions(), "cpu": cpu_model(), "threads": threads, "precision": resolve_precision(cfg.train.precision),
               "transfer": {v: method_of(cfg, v) for v in cfg.variants if C.uses_masks(v)},
               "started": datetime.now().isoformat(timespec="seconds")}
     with timer.stage("masking"):
@@ -231,6 +233,8 @@ def parse_args(argv: list[str] | None) -> RunConfig:
     p.add_argument("--mask-seed", type=int, default=0)
     p.add_argument("--limit-rows", type=int, help="at most this many rows per split")
     p.add_argument("--workers", type=int, default=0, help="masking processes (default: one per core)")
+    p.add_argument("--threads", type=int, default=0, help="TensorFlow's intra- and inter-op threads, recorded in "
+                   "config.json (default: one per core)")
     p.add_argument("--test-data", action="append", default=[], metavar="NAME=PATH",
                    help="another face dataset to test on, clean and masked (repeatable): a FER-format CSV or a "
                         "folder of <emotion>/ (or <split>/<emotion>/) image folders")
@@ -250,7 +254,7 @@ OPTIONS = {"epochs": "--epochs", "width": "--width", "batch_size": "--batch-size
            "transfer.method": "--masked-start", "transfer.epochs": "--finetune-epochs",
            "transfer.alpha": "--distill-weight", "transfer.temperature": "--distill-temperature",
            "train_mask_types": "--train-mask-types", "test_mask_types": "--test-mask-types",
-           "limit_rows": "--limit-rows", "workers": "--workers", "test_data": "--test-data"}
+           "limit_rows": "--limit-rows", "workers": "--workers", "threads": "--threads", "test_data": "--test-data"}
 
 
 def _mask_types(text: str) -> tuple[str, ...]:
@@ -268,7 +272,7 @@ def _config(a: argparse.Namespace) -> RunConfig:
     out = a.out or str(Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
     return RunConfig(variants=tuple(dict.fromkeys(a.variants)), profile=a.profile, data=a.data, out=out, train=train,
                      train_mask_types=_mask_types(a.train_mask_types), test_mask_types=_mask_types(a.test_mask_types),
-                     transfer=transfer, mask_seed=a.mask_seed, limit_rows=a.limit_rows, workers=a.workers,
+                     transfer=transfer, mask_seed=a.mask_seed, limit_rows=a.limit_rows, workers=a.workers, threads=a.threads,
                      cache_dir=a.cache_dir, report=not a.no_report, overwrite=a.overwrite, verbose=a.verbose,
                      test_data=parse_test_data(a.test_data))
 
