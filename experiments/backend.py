@@ -28,8 +28,10 @@ def _stderr_to_devnull(enabled: bool):
         os.close(saved)
 
 
-_QUIET = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Quiet unless the user set the level; the marker passes maskfer's choice on to its worker processes.
+_QUIET = "TF_CPP_MIN_LOG_LEVEL" not in os.environ or os.environ.get("MASKFER_TF_QUIET") == "1"
+if _QUIET:
+    os.environ.update(TF_CPP_MIN_LOG_LEVEL="2", MASKFER_TF_QUIET="1")
 with _stderr_to_devnull(_QUIET):
     import keras  # noqa: E402
     import tensorflow as tf  # noqa: E402

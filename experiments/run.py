@@ -15,7 +15,7 @@ import argparse
 import json
 import shutil
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -24,7 +24,7 @@ import numpy as np
 from datasets import EMOTIONS, N_CLASSES, USAGES, DatasetError, FERData, load_dataset
 from datasets.atomic import atomic_path
 from datasets.cli import exit_code
-from masking import COLORS, MASK_TYPES, STATUSES, TEXTURES, find_landmarks, mask_dataset, mask_key
+from masking import COLORS, MASK_TYPES, STATUSES, TEXTURES, MaskedSet, find_landmarks, mask_dataset, mask_key
 from reports import build_report
 
 from . import conditions as C
@@ -70,29 +70,72 @@ def masking_summary(fer: FERData, masked) -> dict:
 
 # ------------------------------------------------------------------ stages
 
-def load_stage(cfg: RunConfig, data_path: str) -> FERData:
+@dataclass(frozen=True, eq=False)
+class Masks:
+    """The masked twins a run uses: `masked`, every row with the training masks (MaskedSet, aligned with the
+    rows); `per_type`, {mask type: (M, 48, 48) uint8 PrivateTest images, every row with that one type}."""
+
+    masked: MaskedSet
+    per_type: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """Everything a run reads before training, made once by `prepare` (a study ships it to each of its runs,
+    which then need neither the data file nor the caches): the data path (for the record), the rows, the
+    cross-dataset test sets with their two conditions each, and the masks."""
+
+    data_path: str
+    fer: FERData
+    test_sets: tuple
+    masks: Masks
+
+
+def load_stage(cfg: RunConfig) -> tuple[str, FERData]:
+    data_path = resolve_data(cfg)
     print(f"[1/5] loading {data_path}", flush=True)
-    return _limit(load_dataset(data_path, cache_dir=cfg.cache_dir), cfg.limit_rows)
+    return data_path, _limit(load_dataset(data_path, cache_dir=cfg.cache_dir), cfg.limit_rows)
 
 
-def mask_stage(cfg: RunConfig, fer: FERData, out: Path) -> tuple[dict, dict[str, np.ndarray], FERData]:
+def load_test_sets(cfg: RunConfig) -> tuple:
+    """((TestSet, {condition: images}), ...) for every --test-data set, masked with the training masks."""
+    out = []
+    for name, path in cfg.test_data:
+        ts = load_test_set(name, path, cfg.workers or None, cfg.cache_dir)
+        out.append((ts, conditions_of(ts, cfg.mask_config, cfg.workers or None, cfg.cache_dir)))
+    return tuple(out)
+
+
+def make_masks(cfg: RunConfig, fer: FERData) -> Masks:
     """Masks every row with the training mask types, and PrivateTest once per test mask type (reusing the
-    landmarks). Returns ({(pixels, usage): FERData}, {condition: PrivateTest images}, clean PrivateTest)."""
+    landmarks); all of it cached."""
     workers = cfg.workers or None
     mcfg = cfg.mask_config
     print(f"[2/5] masking {len(fer)} rows (types: {', '.join(cfg.train_mask_types)})", flush=True)
     points, status = find_landmarks(fer, mcfg.landmarks, workers, cfg.cache_dir)
     masked_set = mask_dataset(fer, mcfg, workers, cfg.cache_dir, landmarks=(points, status))
-    masked = masked_set.as_fer(fer, mask_key(fer, mcfg))
-    atomic_json(out / "masking.json", masking_summary(fer, masked_set))
-    split = {(v, u): d.split(u) for v, d in ((C.CLEAN, fer), (C.MASKED, masked)) for u in USAGES}
     private = fer.usage == USAGES.index("PrivateTest")
+    test = fer.take(private)
+    per_type = {mt: mask_dataset(test, replace(mcfg, mask_types=(mt,)), workers, cfg.cache_dir,
+                                 landmarks=(points[private], status[private])).images for mt in cfg.test_mask_types}
+    return Masks(masked_set, per_type)
+
+
+def prepare(cfg: RunConfig) -> Prepared:
+    """Load the data, its cross-dataset test sets and its masks, as a run of `cfg` would."""
+    data_path, fer = load_stage(cfg)
+    return Prepared(data_path, fer, load_test_sets(cfg), make_masks(cfg, fer))
+
+
+def mask_stage(cfg: RunConfig, fer: FERData, masks: Masks, out: Path) -> tuple[dict, dict[str, np.ndarray], FERData]:
+    """Writes masking.json and samples.npz. Returns ({(pixels, usage): FERData}, {condition: PrivateTest
+    images}, clean PrivateTest)."""
+    masked = masks.masked.as_fer(fer, mask_key(fer, cfg.mask_config))
+    atomic_json(out / "masking.json", masking_summary(fer, masks.masked))
+    split = {(v, u): d.split(u) for v, d in ((C.CLEAN, fer), (C.MASKED, masked)) for u in USAGES}
     test = split[(C.CLEAN, "PrivateTest")]
     images = {C.CLEAN: test.images, C.MASKED: split[(C.MASKED, "PrivateTest")].images}
-    for mt in cfg.test_mask_types:
-        one = mask_dataset(test, replace(mcfg, mask_types=(mt,)), workers, cfg.cache_dir,
-                           landmarks=(points[private], status[private]))
-        images[C.type_condition(mt)] = one.images
+    images.update({C.type_condition(mt): masks.per_type[mt] for mt in cfg.test_mask_types})
     save_samples(out, test, images[C.MASKED])
     return split, images, test
 
@@ -148,8 +191,7 @@ def evaluate_stage(cfg: RunConfig, models: dict, images: dict, test: FERData, ma
           flush=True)
     score_with = scorers(models, majority_class)
     results = evaluate_models(score_with, images, test.labels, test.rows, out / "predictions")
-    for ts in test_sets:
-        conds = conditions_of(ts, cfg.mask_config, cfg.workers or None, cfg.cache_dir)
+    for ts, conds in test_sets:
         results += evaluate_models(score_with, conds, ts.fer.labels, ts.fer.rows, out / "predictions", ts.emotions)
         save_set_conditions(out, ts, conds)
     write_occlusion_maps(out, models)
@@ -161,32 +203,32 @@ def report_stage(out: Path) -> Path:
     return build_report(out)
 
 
-def run(cfg: RunConfig, command: str = "") -> Path:
-    """Execute a run; returns the run folder. Bad input raises RunError or DatasetError before any work."""
+def run(cfg: RunConfig, command: str = "", prepared: Prepared | None = None) -> Path:
+    """Execute a run; returns the run folder. Bad input raises RunError or DatasetError before any work.
+    prepared: `prepare(cfg)`'s result, made elsewhere (a study's driver); else the run makes it itself."""
     threads = pin_threads(cfg.threads)  # before any TensorFlow op
     timer = Timer()
     out = Path(cfg.out)
     check_writable(out)
-    data_path = resolve_data(cfg)
     with timer.stage("load"):
-        fer = load_stage(cfg, data_path)
+        data_path, fer = (prepared.data_path, prepared.fer) if prepared else load_stage(cfg)
     prints = {v: fingerprint(cfg, v, fer.source_hash) for v in cfg.variants}
     todo = check_resume(cfg, out, prints)
     with timer.stage("test_sets"):  # bad test sets fail here, before any training
-        test_sets = [load_test_set(name, path, cfg.workers or None, cfg.cache_dir) for name, path in cfg.test_data]
+        test_sets = prepared.test_sets if prepared else load_test_sets(cfg)
     config = {"command": command, "config": cfg.to_dict(), "data": data_path, "dataset_sha256": fer.source_hash,
               "versions": versions(), "cpu": cpu_model(), "threads": threads, "precision": resolve_precision(cfg.train.precision),
               "transfer": {v: method_of(cfg, v) for v in cfg.variants if C.uses_masks(v)},
               "started": datetime.now().isoformat(timespec="seconds")}
     with timer.stage("masking"):
-        split, images, test = mask_stage(cfg, fer, out)
+        split, images, test = mask_stage(cfg, fer, prepared.masks if prepared else make_masks(cfg, fer), out)
     models = train_stage(cfg, split, out, todo, prints, timer)
     majority = int(np.bincount(split[(C.CLEAN, "Training")].labels, minlength=N_CLASSES).argmax())
     with timer.stage("evaluate"):
         results = evaluate_stage(cfg, models, images, test, majority, test_sets, out)
     metrics = {"wall_seconds": timer.total(), "durations": timer.durations, "results": results,
                "test_rows": len(test), "emotions": list(EMOTIONS), "conditions": list(images),
-               "majority_class": EMOTIONS[majority], "test_sets": {ts.name: ts.summary() for ts in test_sets}}
+               "majority_class": EMOTIONS[majority], "test_sets": {ts.name: ts.summary() for ts, _ in test_sets}}
     config.update(finished=datetime.now().isoformat(timespec="seconds"), durations=timer.durations,
                   models={v: json.loads((out / v / "done.json").read_text())["fingerprint"] for v in cfg.variants})
     atomic_json(out / "config.json", config)

@@ -80,7 +80,7 @@ def test_rerun_with_other_settings_stops_before_work(smoke_run, tmp_path, monkey
     shutil.copytree(smoke_run, run_dir)
     cfg = json.loads((run_dir / "config.json").read_text())
     before = {p.name: p.read_bytes() for p in run_dir.glob("*.json")}
-    monkeypatch.setattr(run_mod, "mask_stage", lambda *a: (_ for _ in ()).throw(AssertionError("masking ran")))
+    monkeypatch.setattr(run_mod, "make_masks", lambda *a: (_ for _ in ()).throw(AssertionError("masking ran")))
     assert run_main(_rerun_args(run_dir, cfg, "--epochs", "2")) == 2
     err = capsys.readouterr().err
     assert "train.epochs" in err and "--overwrite" in err and "clean" in err

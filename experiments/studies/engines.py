@@ -1,0 +1,103 @@
+"""Where a study's runs execute. The unit of scale-out is the run: each run trains in a fresh process of its
+own (so one run's TensorFlow and Keras state never meets another's), in a temporary folder, and comes back
+as the bytes of its finished run folder; the driver writes that folder in place atomically.
+
+  local  this machine: `concurrent.futures` processes, one run after another or `parallel` at once
+  ray    Ray tasks with their declared CPUs and GPUs, on this machine or on a cluster (`address`). The
+         prepared data goes through Ray's object store once, so workers need no shared disk and no data file;
+         a task whose worker dies is retried (`max_retries`).
+"""
+from __future__ import annotations
+
+import io
+import multiprocessing as mp
+import socket
+import tarfile
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Iterator
+
+from ..config import RunConfig
+from ..run import Prepared, run
+
+RETRIES = 3  # attempts after a Ray worker dies
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a study: its model, seed, final folder and configuration (cfg.out is set per attempt)."""
+
+    model: str
+    seed: int
+    folder: Path
+    cfg: RunConfig
+    command: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What a run sends back: its folder as tar bytes, its wall seconds and where it ran."""
+
+    archive: bytes
+    seconds: float
+    node: str
+
+
+def _pack(folder: Path) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.add(folder, arcname=".")
+    return buf.getvalue()
+
+
+def unpack(archive: bytes, folder: Path) -> None:
+    """Write a run folder from its tar bytes into `folder` (which must not exist yet)."""
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r") as tar:
+        tar.extractall(folder, filter="data")
+
+
+def execute(spec: RunSpec, prepared: Prepared, node: str = "") -> Finished:
+    """Run one spec in a temporary folder of this process and return the finished folder (runs in a worker)."""
+    t = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="maskfer-run-") as tmp:
+        out = Path(tmp) / "run"
+        run(replace(spec.cfg, out=str(out)), spec.command, prepared)
+        archive = _pack(out)
+    return Finished(archive, time.perf_counter() - t, node or socket.gethostname())
+
+
+def local(specs: list[RunSpec], prepared: Prepared, parallel: int = 1) -> Iterator[tuple[RunSpec, Finished]]:
+    """Each run in a fresh spawned process, `parallel` at once; yields each as it finishes."""
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(parallel, mp_context=ctx, max_tasks_per_child=1) as pool:
+        futures = {pool.submit(execute, spec, prepared): spec for spec in specs}
+        for f in as_completed(futures):
+            yield futures[f], f.result()
+
+
+def _ray_execute(spec: RunSpec, prepared: Prepared) -> Finished:
+    import ray
+    return execute(spec, prepared, ray.get_runtime_context().get_node_id())
+
+
+def ray_engine(specs: list[RunSpec], prepared: Prepared, address: str | None = None, cpus: int = 2,
+               gpus: float = 0) -> Iterator[tuple[RunSpec, Finished]]:
+    """Each run as a Ray task with `cpus` CPUs and `gpus` GPUs in a fresh worker process (max_calls=1),
+    retried when its worker dies; yields each as it finishes. Connects to `address`, or starts Ray on this
+    machine, unless this process is connected already."""
+    import ray
+    if not ray.is_initialized():
+        ray.init(address=address) if address else ray.init()
+    task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=RETRIES, max_calls=1)(_ray_execute)
+    data = ray.put(prepared)
+    pending = {task.remote(spec, data): spec for spec in specs}
+    while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        for ref in done:
+            yield pending.pop(ref), ray.get(ref)
+
+
+ENGINES: dict[str, Callable] = {"local": local, "ray": ray_engine}

@@ -1,0 +1,143 @@
+"""A study: the same experiment over several seeds (and models), one ordinary run folder each, summarised.
+
+  STUDY/<model>/seed<k>/   a run folder, as `python -m experiments.run` writes it (with its own report)
+  STUDY/study.json         runs, cells and effects with their spread over seeds (`summary`)
+  STUDY/report.html        the study report (`reports.study`)
+
+The driver loads and masks the data once (`run.prepare`, cached as for a run) and hands it to every run.
+A finished run folder whose models match the study's settings is never run again, so rerunning a study
+resumes it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..config import RunConfig
+from ..provenance import check_resume, fingerprint
+from ..run import prepare
+from ..runfolder import RunError, atomic_json, read_json
+from ..training.config import MODEL_NAMES, check, check_choice
+from . import summary
+from .engines import ENGINES, Finished, RunSpec, unpack
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """seeds: training seeds (each a run); models: architectures (each with every seed); base: the RunConfig
+    every run shares (its seed and model are replaced per run); engine "local" or "ray"; parallel: local
+    runs at once; address: a Ray cluster (None: this machine); cpus_per_run, gpus_per_run: each run's share
+    (its TensorFlow thread pools are pinned to cpus_per_run, whatever the engine)."""
+
+    out: str
+    base: RunConfig
+    seeds: tuple[int, ...] = (0,)
+    models: tuple[str, ...] = ("maskfer_cnn",)
+    engine: str = "local"
+    parallel: int = 1
+    address: str | None = None
+    cpus_per_run: int = 0
+    gpus_per_run: float = 0.0
+
+    def __post_init__(self):
+        check(len(self.seeds) > 0, "seeds", "needs at least one seed")
+        check(len(set(self.seeds)) == len(self.seeds), "seeds", f"are repeated: {' '.join(map(str, self.seeds))}")
+        check(len(self.models) > 0, "models", "needs at least one model")
+        check(len(set(self.models)) == len(self.models), "models", f"are repeated: {' '.join(self.models)}")
+        for m in self.models:
+            check_choice(m, MODEL_NAMES, "models")
+        check_choice(self.engine, tuple(ENGINES), "engine")
+        check(self.parallel >= 1, "parallel", f"must be at least 1, got {self.parallel}")
+        check(self.cpus_per_run >= 0, "cpus_per_run", f"must be 0 or more, got {self.cpus_per_run}")
+        check(self.gpus_per_run >= 0, "gpus_per_run", f"must be 0 or more, got {self.gpus_per_run}")
+        check(self.address is None or self.engine == "ray", "address", "needs --engine ray")
+        if not self.cpus_per_run:
+            object.__setattr__(self, "cpus_per_run", os.cpu_count() or 1)
+
+    def folder(self, model: str, seed: int) -> Path:
+        return Path(self.out) / model / f"seed{seed}"
+
+    def run_config(self, model: str, seed: int) -> RunConfig:
+        return replace(self.base, train=replace(self.base.train, model=model, seed=seed),
+                       out=str(self.folder(model, seed)), threads=self.cpus_per_run)
+
+
+def finished(cfg: RunConfig, dataset_sha256: str) -> bool:
+    """Whether cfg.out holds a finished run whose every model was trained with cfg's settings."""
+    out = Path(cfg.out)
+    if not (out / "metrics.json").is_file():
+        return False
+    prints = {v: fingerprint(cfg, v, dataset_sha256) for v in cfg.variants}
+    try:
+        return check_resume(cfg, out, prints) == []
+    except RunError:  # trained with other settings
+        return False
+
+
+def _place(result: Finished, folder: Path) -> None:
+    """Write a run folder that came back from a worker into `folder` atomically: it is unpacked under a
+    hidden name and renamed into place (an older folder there, unfinished or stale, is replaced whole)."""
+    incoming, old = folder.with_name(f".{folder.name}.incoming"), folder.with_name(f".{folder.name}.old")
+    for leftover in (incoming, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    unpack(result.archive, incoming)
+    if folder.exists():
+        folder.rename(old)
+    incoming.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def run_study(study: StudyConfig, command: str = "") -> dict:
+    """Run every model x seed not finished yet, on the study's engine; write study.json and the report.
+    Returns study.json's content."""
+    out = Path(study.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    prepared = prepare(study.base)
+    sha = prepared.fer.source_hash
+    record = read_json(out / "study.json") or {}
+    walls = {(r["model"], r["seed"]): r for r in record.get("runs", [])}
+    todo = []
+    for model in study.models:
+        for seed in study.seeds:
+            cfg = study.run_config(model, seed)
+            if finished(cfg, sha):
+                print(f"study: {model} seed {seed}: finished earlier with the same settings", flush=True)
+            else:
+                todo.append(RunSpec(model, seed, Path(cfg.out), cfg, f"{command} [{model}, seed {seed}]"))
+    print(f"study: {len(todo)} run(s) to do on the {study.engine} engine", flush=True)
+    engine = ENGINES[study.engine]
+    kwargs = ({"parallel": study.parallel} if study.engine == "local" else
+              {"address": study.address, "cpus": study.cpus_per_run, "gpus": study.gpus_per_run})
+    for spec, result in engine(todo, prepared, **kwargs):
+        _place(result, spec.folder)
+        walls[(spec.model, spec.seed)] = {"model": spec.model, "seed": spec.seed, "seconds": result.seconds,
+                                          "node": result.node}
+        print(f"study: {spec.model} seed {spec.seed} done in {result.seconds / 60:.1f} min on {result.node}",
+              flush=True)
+    return write_summary(study, walls, command, time.perf_counter() - t)
+
+
+def write_summary(study: StudyConfig, walls: dict, command: str, seconds: float) -> dict:
+    runs = {}
+    for model in study.models:
+        for seed in study.seeds:
+            runs[(model, seed)] = json.loads((study.folder(model, seed) / "metrics.json").read_text())
+    listing = []
+    for model in study.models:
+        for seed in study.seeds:
+            wall = walls.get((model, seed), {})
+            listing.append({"model": model, "seed": seed, "folder": f"{model}/seed{seed}",
+                            "wall_seconds": wall.get("seconds", runs[(model, seed)].get("wall_seconds")),
+                            "node": wall.get("node")})
+    content = {"command": command, "engine": study.engine, "seeds": list(study.seeds), "models": list(study.models),
+               "variants": list(study.base.variants), "cpus_per_run": study.cpus_per_run,
+               "driver_seconds": seconds, "runs": listing, "cells": summary.cells(runs),
+               "effects": summary.effects(runs)}
+    atomic_json(Path(study.out) / "study.json", content)
+    return content

@@ -1,0 +1,170 @@
+"""Studies: seeds x models as run folders, summarised with their spread, on the local engine and on Ray
+(one machine, a two-node cluster on one machine, a worker killed mid-run)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from experiments.studies import summary
+from experiments.study import main as study_main, parse_args
+
+ray = pytest.importorskip("ray")  # the [cluster] extra, installed by [test]
+
+
+def _args(synth_csv, out, *extra):
+    return ["clean", "masked", "--profile", "smoke", "--data", str(synth_csv), "--cache-dir", str(out.parent / "cache"),
+            "--workers", "1", "--no-report", "--test-mask-types", "surgical", "--out", str(out), *extra]
+
+
+def _per_seed(out: Path) -> dict:
+    study = json.loads((out / "study.json").read_text())
+    return {(c["train"], c["test"]): c["accuracy"]["per_seed"] for c in study["cells"]}
+
+
+@pytest.fixture(scope="module")
+def local_study(synth_csv, tmp_path_factory):
+    out = tmp_path_factory.mktemp("study") / "local"
+    assert study_main(_args(synth_csv, out, "--seeds", "0", "1", "--cpus-per-run", "1", "--parallel", "2")) == 0
+    return out
+
+
+@pytest.fixture
+def ray_local():
+    ray.init(num_cpus=2, include_dashboard=False)
+    yield
+    ray.shutdown()
+
+
+def test_local_study_writes_runs_summary_and_report(local_study):
+    for seed in (0, 1):
+        run = local_study / "maskfer_cnn" / f"seed{seed}"
+        config = json.loads((run / "config.json").read_text())
+        assert config["config"]["train"]["seed"] == seed and config["threads"] == {"intra_op": 1, "inter_op": 1}
+        assert (run / "clean" / "model.keras").is_file() and (run / "metrics.json").is_file()
+    study = json.loads((local_study / "study.json").read_text())
+    assert [(r["model"], r["seed"]) for r in study["runs"]] == [("maskfer_cnn", 0), ("maskfer_cnn", 1)]
+    assert {(c["train"], c["test"]) for c in study["cells"]} == {
+        (t, s) for t in ("majority", "clean", "masked") for s in ("clean", "masked", "masked:surgical")}
+    for c in study["cells"]:  # each cell's seeds are the runs' own figures
+        for seed, value in c["accuracy"]["per_seed"].items():
+            metrics = json.loads((local_study / "maskfer_cnn" / f"seed{seed}" / "metrics.json").read_text())
+            assert value == next(r["accuracy"] for r in metrics["results"]
+                                 if (r["train"], r["test"]) == (c["train"], c["test"]))
+    assert {e["effect"] for e in study["effects"]} == {"mask_cost", "masked_gain"}
+    html = (local_study / "report.html").read_text()
+    assert "masks cost the clean model" in html and "maskfer_cnn/seed1" in html and "paired t" in html
+
+
+def test_rerunning_a_study_redoes_no_finished_run(local_study, synth_csv, monkeypatch, capsys):
+    import experiments.studies.study as study_mod
+    monkeypatch.setitem(study_mod.ENGINES, "local", lambda specs, *a, **k: iter(()) if not specs else
+                        pytest.fail(f"runs redone: {specs}"))
+    assert study_main(_args(synth_csv, local_study, "--seeds", "0", "1", "--cpus-per-run", "1")) == 0
+    assert capsys.readouterr().out.count("finished earlier with the same settings") == 2
+
+
+def test_ray_gives_the_same_per_seed_accuracies(local_study, synth_csv, tmp_path, ray_local):
+    out = tmp_path / "ray"
+    assert study_main(_args(synth_csv, out, "--seeds", "0", "1", "--cpus-per-run", "1", "--engine", "ray")) == 0
+    assert _per_seed(out) == _per_seed(local_study)
+
+
+def test_two_node_cluster_runs_land_on_both_nodes(synth_csv, tmp_path):
+    from ray.cluster_utils import Cluster
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    try:
+        cluster.add_node(num_cpus=1)
+        ray.init(address=cluster.address)
+        out = tmp_path / "cluster"
+        assert study_main(_args(synth_csv, out, "--seeds", "0", "1", "--cpus-per-run", "1", "--engine", "ray")) == 0
+        study = json.loads((out / "study.json").read_text())
+        nodes = {r["node"] for r in study["runs"]}
+        assert nodes == {n["NodeID"] for n in ray.nodes()} and len(nodes) == 2
+        for r in study["runs"]:  # each folder came back whole; the worker's own folder is gone
+            config = json.loads((out / r["folder"] / "config.json").read_text())
+            assert not Path(config["config"]["out"]).exists() and (out / r["folder"] / "masked" / "model.keras").is_file()
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+def _ray_run_pids() -> list[int]:
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if (d / "cmdline").read_bytes().startswith(b"ray::_ray_execute"):
+                    pids.append(int(d.name))
+            except OSError:
+                pass
+    return pids
+
+
+def test_a_worker_killed_mid_run_is_retried(synth_csv, tmp_path, ray_local, capsys):
+    out = tmp_path / "killed"
+    killed = []
+
+    def killer():
+        deadline = time.time() + 120
+        while not killed and time.time() < deadline:
+            for pid in _ray_run_pids():
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                break
+            time.sleep(0.2)
+    thread = threading.Thread(target=killer)
+    thread.start()
+    rc = study_main(_args(synth_csv, out, "--seeds", "3", "--cpus-per-run", "2", "--engine", "ray"))
+    thread.join()
+    assert killed, "no running worker was found to kill"
+    assert rc == 0 and json.loads((out / "study.json").read_text())["runs"][0]["seed"] == 3
+    assert (out / "maskfer_cnn" / "seed3" / "metrics.json").is_file()
+
+
+def test_numbers_by_hand():
+    """Two seeds: mean, sample sd, t interval (t(0.975, 1) = 12.7062) and the seed-paired effect."""
+    def metrics(cc, cm, mm):
+        return {"results": [{"train": "clean", "test": "clean", "accuracy": cc, "macro_f1": cc},
+                            {"train": "clean", "test": "masked", "accuracy": cm, "macro_f1": cm},
+                            {"train": "masked", "test": "masked", "accuracy": mm, "macro_f1": mm}]}
+    runs = {("m", 0): metrics(0.60, 0.30, 0.50), ("m", 1): metrics(0.64, 0.36, 0.52)}
+    cell = next(c for c in summary.cells(runs) if (c["train"], c["test"]) == ("clean", "clean"))["accuracy"]
+    assert cell["per_seed"] == {"0": 0.60, "1": 0.64} and cell["mean"] == pytest.approx(0.62)
+    assert cell["sd"] == pytest.approx(0.0282843, abs=1e-6)
+    assert cell["ci95"] == pytest.approx([0.62 - 0.254124, 0.62 + 0.254124], abs=1e-5)
+    cost = next(e for e in summary.effects(runs) if e["effect"] == "mask_cost")
+    assert cost["per_seed"] == pytest.approx({"0": 0.30, "1": 0.28}) and cost["mean"] == pytest.approx(0.29)
+    assert cost["sd"] == pytest.approx(0.0141421, abs=1e-6)
+    assert cost["ci95"] == pytest.approx([0.29 - 0.127062, 0.29 + 0.127062], abs=1e-5)
+    gain = next(e for e in summary.effects(runs) if e["effect"] == "masked_gain")
+    assert gain["per_seed"] == pytest.approx({"0": 0.20, "1": 0.16})
+    one = summary.spread({0: 0.5})
+    assert one["sd"] is None and one["ci95"] is None  # one seed has no spread
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--seeds"], "--seeds needs at least one seed"),
+    (["--seeds", "1", "1"], "--seeds are repeated"),
+    (["--models", "vgg99"], "--models 'vgg99' is unknown"),
+    (["--seed", "3"], "--seed is the study's"),
+    (["--address", "x:1"], "--address needs --engine ray"),
+])
+def test_bad_study_options_exit_2(args, needle, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        parse_args(["clean", "--out", str(tmp_path / "s"), *args])
+    assert e.value.code == 2 and needle in capsys.readouterr().err
+
+
+def test_ray_engine_without_ray_names_the_extra(tmp_path, monkeypatch, capsys):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
+    assert study_main(["clean", "--profile", "smoke", "--out", str(tmp_path / "s"), "--engine", "ray"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pip install -e '.[cluster]'" in err[0]
