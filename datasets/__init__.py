@@ -5,6 +5,7 @@ from .cache import default_cache_dir, load_fer2013
 from .fer2013 import (COLUMNS, EMOTIONS, IMAGE_SUFFIXES, N_CLASSES, N_PIXELS, SIDE, USAGES, DatasetError, FERData,
                       file_sha256, load_csv_uncached, parse_csv_bytes)
 from .folders import FolderListing, emotion_of, list_emotion_folders, load_image_folders
+from .prepared import is_prepared, load_prepared
 from .synth import make_synthetic, write_fer_csv
 
 __all__ = ["COLUMNS", "EMOTIONS", "IMAGE_SUFFIXES", "N_CLASSES", "N_PIXELS", "SIDE", "USAGES", "DatasetError", "FERData", "default_cache_dir",
@@ -13,8 +14,11 @@ __all__ = ["COLUMNS", "EMOTIONS", "IMAGE_SUFFIXES", "N_CLASSES", "N_PIXELS", "SI
 
 
 def load_dataset(path, cache_dir=None, use_cache: bool = True) -> FERData:
-    """A FER2013 CSV (`.csv`/`.csv.gz`, cached) or an image-folder tree, by what `path` is."""
+    """A FER2013 CSV (`.csv`/`.csv.gz`, cached), a prepared set (`datasets.prepared`) or a `<split>/<emotion>/`
+    tree of 48x48 crops, by what `path` is."""
     p = Path(path)
+    if is_prepared(p):
+        return load_prepared(p)
     if p.is_dir():
         return load_image_folders(p)
     return load_fer2013(p, cache_dir=cache_dir, use_cache=use_cache)

@@ -5,7 +5,10 @@ import argparse
 import json
 import sys
 
+from masking.prepare import parse_split, prepare_photos  # the one step back: faces are found by masking's dlib
+
 from .cli import exit_code
+from .engine import ENGINES, Engine
 from . import EMOTIONS, USAGES, load_dataset, make_synthetic, write_fer_csv
 
 
@@ -33,6 +36,12 @@ def _synth(args) -> int:
     return 0
 
 
+def _prepare(args) -> int:
+    prepare_photos(args.photos, args.out, parse_split(args.split), args.seed,
+                   Engine(args.engine, args.workers, args.address))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m datasets", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -47,6 +56,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", type=int, default=700)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_synth)
+    p = sub.add_parser("prepare", help="a folder of face photos -> a prepared set (face crops in shards)")
+    p.add_argument("photos", help="a folder of <emotion>/ or <split>/<emotion>/ folders of photos")
+    p.add_argument("--out", required=True, help="the prepared set's folder (outside PHOTOS); rerunning resumes")
+    p.add_argument("--split", default="0.8,0.1,0.1", help="train,val,test fractions for a set without split "
+                   "folders (stratified by emotion; default 0.8,0.1,0.1)")
+    p.add_argument("--seed", type=int, default=0, help="the split's seed")
+    p.add_argument("--engine", choices=ENGINES, default="local", help="local processes (default) or Ray tasks")
+    p.add_argument("--address", help="ray engine: a running cluster's address (default: Ray on this machine)")
+    p.add_argument("--workers", type=int, default=0, help="local engine: processes (default: one per core)")
+    p.set_defaults(func=_prepare)
     args = parser.parse_args(argv)
     return exit_code(lambda: args.func(args), ValueError, OSError)  # DatasetError is a ValueError
 

@@ -1,7 +1,8 @@
 """Emotion-folder datasets: one reader for every folder of face images maskfer takes.
 
 A folder holds `<emotion>/` subfolders, or `<split>/<emotion>/` ones. Emotion folders are named by an
-emotion or a usual synonym, in any case, with an optional numeric prefix (`Anger`, `HAPPINESS`, `03_fear`);
+emotion or a usual synonym, in any case, with an optional numeric prefix (`Anger`, `HAPPINESS`, `03_fear`)
+or by AffectNet's class number (0-6; 7, contempt, is skipped);
 split folders map to FER2013's Usage (`train` -> Training, `val` -> PublicTest, `test` -> PrivateTest, and
 their synonyms). Images are found at any depth inside an emotion folder. Folders that are no emotion
 (contempt, unknown, ...) or no split are listed as skipped; what to do with them is the caller's choice.
@@ -28,6 +29,9 @@ SYNONYMS = {
     "neutral": ("neutral", "neutrality", "calm", "ne"),
 }
 _LOOKUP = {s: EMOTIONS.index(e) for e, names in SYNONYMS.items() for s in names}
+# AffectNet's class folders are numbers: 0 neutral, 1 happy, 2 sad, 3 surprise, 4 fear, 5 disgust, 6 anger,
+# 7 contempt (no FER2013 emotion: skipped like any other folder that is no emotion).
+AFFECTNET = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "angry")
 SPLIT_NAMES = {
     "train": "Training", "training": "Training",
     "val": "PublicTest", "valid": "PublicTest", "validation": "PublicTest", "publictest": "PublicTest",
@@ -36,8 +40,11 @@ SPLIT_NAMES = {
 
 
 def emotion_of(folder_name: str) -> int | None:
-    """Label 0..6 of an emotion folder name (any case; a numeric prefix such as `03_` or `3-` is ignored),
-    or None for a folder that is no emotion (contempt, unknown, ...)."""
+    """Label 0..6 of an emotion folder name (any case; a numeric prefix such as `03_` or `3-` is ignored;
+    a bare number is an AffectNet class), or None for a folder that is no emotion (contempt, unknown, ...)."""
+    if folder_name.strip().isdigit():
+        k = int(folder_name)
+        return EMOTIONS.index(AFFECTNET[k]) if k < len(AFFECTNET) else None
     name = re.sub(r"^[0-9]+[\s_.-]*", "", folder_name.strip().lower())
     return _LOOKUP.get(name)
 

@@ -88,3 +88,27 @@ def write_fer_csv(path: str | Path, images: np.ndarray, labels: np.ndarray, usag
             w.writerow(["emotion", "pixels", "Usage"])
             for img, lab, u in zip(images, labels, usage):
                 w.writerow([int(lab), " ".join(map(str, img.reshape(-1).tolist())), USAGES[int(u)]])
+
+
+def write_photo_folder(out: str | Path, faces: np.ndarray, labels: np.ndarray, names: dict[int, str] | None = None,
+                       canvas: tuple[int, int] = (256, 256), face_side: tuple[float, float] = (0.55, 0.75),
+                       seed: int = 0) -> list[Path]:
+    """A folder of "photos" for prepare and test sets: each face (N, h, w) uint8 grayscale enlarged to a random
+    fraction `face_side` of the canvas's shorter side and pasted at a random place on a blurred-noise
+    (width, height) canvas, written to out/<names[label] or EMOTIONS[label]>/<i>.png. Returns the paths."""
+    rng = np.random.default_rng(seed)
+    width, height = canvas
+    paths = []
+    for i, (face, label) in enumerate(zip(faces, labels)):
+        side = int(min(width, height) * rng.uniform(*face_side))
+        big = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
+        img = cv2.GaussianBlur(rng.integers(0, 256, (height, width)).astype(np.uint8), (0, 0), 6)
+        y, x = int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1))
+        img[y:y + side, x:x + side] = big
+        d = Path(out) / (names or {}).get(int(label), EMOTIONS[int(label)])
+        d.mkdir(parents=True, exist_ok=True)
+        path = d / f"{i:05d}.png"
+        with atomic_path(path) as tmp:
+            cv2.imwrite(str(tmp), img)
+        paths.append(path)
+    return paths

@@ -12,6 +12,7 @@ masks, dataset, library versions) matches; any difference stops the run before w
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import sys
@@ -21,9 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets import EMOTIONS, N_CLASSES, USAGES, DatasetError, FERData, load_dataset
+from datasets import EMOTIONS, N_CLASSES, USAGES, DatasetError, FERData, default_cache_dir, load_dataset
+from datasets.engine import Engine
+from datasets.prepared import is_prepared
 from datasets.atomic import atomic_path
 from datasets.cli import exit_code
+from masking.prepare import prepare_photos
 from masking import COLORS, MASK_TYPES, STATUSES, TEXTURES, MaskedSet, find_landmarks, mask_dataset, mask_key
 from reports import build_report
 
@@ -92,9 +96,17 @@ class Prepared:
 
 
 def load_stage(cfg: RunConfig) -> tuple[str, FERData]:
+    """The rows a run trains and tests on: a FER-format CSV, a prepared set, or a folder of photos, which is
+    prepared first (into the cache, reused while the folder is unchanged)."""
     data_path = resolve_data(cfg)
     print(f"[1/5] loading {data_path}", flush=True)
-    return data_path, _limit(load_dataset(data_path, cache_dir=cfg.cache_dir), cfg.limit_rows)
+    path = Path(data_path)
+    if path.is_dir() and not is_prepared(path):
+        target = Path(cfg.cache_dir or default_cache_dir()) / "prepared" / hashlib.sha256(
+            str(path.resolve()).encode()).hexdigest()[:24]
+        prepare_photos(path, target, engine=Engine("local", cfg.workers))
+        path = target
+    return data_path, _limit(load_dataset(path, cache_dir=cfg.cache_dir), cfg.limit_rows)
 
 
 def load_test_sets(cfg: RunConfig) -> tuple:

@@ -12,6 +12,7 @@ import numpy as np
 
 from datasets.atomic import atomic_path
 from datasets.cli import exit_code
+from datasets.engine import ENGINES, Engine, map_chunks
 from datasets import EMOTIONS, IMAGE_SUFFIXES, USAGES, load_dataset, write_fer_csv
 
 from .landmarks import STATUSES, LandmarkFinder
@@ -60,7 +61,7 @@ def cmd_csv(args) -> int:
         raise UsageError(f"{out.parent}: output folder does not exist")
     fer = load_dataset(args.input, cache_dir=args.cache_dir)
     t = time.perf_counter()
-    masked = mask_dataset(fer, cfg, workers=args.workers, cache_dir=args.cache_dir, use_cache=not args.no_cache)
+    masked = mask_dataset(fer, cfg, cache_dir=args.cache_dir, use_cache=not args.no_cache, engine=_engine(args))
     secs = time.perf_counter() - t
     write_fer_csv(out, masked.images, fer.labels, fer.usage)
     meta = out.with_name(out.name.removesuffix(".gz").removesuffix(".csv") + ".meta.csv")
@@ -86,6 +87,34 @@ def cmd_csv(args) -> int:
     return 0
 
 
+def _engine(args) -> Engine:
+    return Engine(args.engine, args.workers, args.address)
+
+
+def _mask_photos(task) -> list[tuple[str, bytes | None, str]]:
+    """(relative name, the masked photo encoded as its own format or None, "masked" | "no face" | "unreadable") per file of
+    a chunk. task: ([(path, relative name, first mask index)], MaskConfig). Runs in an engine's worker."""
+    files, cfg = task
+    finder = _FINDERS.setdefault(cfg.landmarks, LandmarkFinder(cfg.landmarks))
+    out = []
+    for path, rel, k in files:
+        bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+        if bgr is None:
+            out.append((rel, None, "unreadable"))
+            continue
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        faces = finder.photo_landmarks(rgb)
+        masked = rgb
+        for j, (points, _) in enumerate(faces):
+            masked, _ = apply_mask(masked, points, cfg.spec_for(k * 1000 + j))
+        ok, buf = cv2.imencode(Path(rel).suffix or ".png", cv2.cvtColor(masked, cv2.COLOR_RGB2BGR))
+        out.append((rel, buf.tobytes() if faces and ok else None, f"masked {len(faces)}" if faces else "no face"))
+    return out
+
+
+_FINDERS: dict = {}  # one LandmarkFinder per worker process and landmark config
+
+
 def cmd_images(args) -> int:
     cfg = _config(args)
     src, dst = Path(args.input), Path(args.out)
@@ -93,34 +122,28 @@ def cmd_images(args) -> int:
         raise UsageError(f"{src}: not a folder")
     dst.mkdir(parents=True, exist_ok=True)
     files = sorted(p for p in src.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    finder = LandmarkFinder(cfg.landmarks)
-    no_face, unreadable, pairs, n_faces = [], [], [], 0
-    for k, path in enumerate(files):
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is None:
-            unreadable.append(path)
+    listing = [(str(p), str(p.relative_to(src)), k) for k, p in enumerate(files)]
+    tasks = [(listing[i:i + 16], cfg) for i in range(0, len(listing), 16)]
+    results = [r for part in map_chunks(_mask_photos, tasks, len, _engine(args), "photos") for r in part]
+    no_face, unreadable, n_faces = [], [], 0
+    for rel, png, status in results:  # workers send the pictures back: no shared disk needed
+        if png is None:
+            (unreadable if status == "unreadable" else no_face).append(src / rel)
             continue
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        faces = finder.photo_landmarks(rgb)
-        if not faces:
-            no_face.append(path)
-            continue
-        out = rgb
-        for j, (points, _) in enumerate(faces):
-            out, _ = apply_mask(out, points, cfg.spec_for(k * 1000 + j))
-        n_faces += len(faces)
-        target = dst / path.relative_to(src)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_png(target, cv2.cvtColor(out, cv2.COLOR_RGB2BGR))
-        if len(pairs) < (args.preview or 0):
-            pairs.append((rgb, out))
+        n_faces += int(status.split()[1])
+        with atomic_path(dst / rel) as tmp:
+            tmp.write_bytes(png)
     print(f"masked {n_faces} faces in {len(files) - len(no_face) - len(unreadable)} of {len(files)} images -> {dst}")
     for label, items in (("no face found", no_face), ("unreadable", unreadable)):
         if items:
             print(f"{label} ({len(items)}):")
             for p in items:
                 print(f"  {p}")
-    if pairs:
+    masked = [(rel, png) for rel, png, _ in results if png is not None][:args.preview or 0]
+    if masked:
+        pairs = [(cv2.cvtColor(cv2.imread(str(src / rel)), cv2.COLOR_BGR2RGB),
+                  cv2.cvtColor(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
+                 for rel, png in masked]
         _preview(dst / "preview.png", pairs)
     return 0
 
@@ -138,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--color", action="append", choices=list(COLORS), help="colour(s) to draw from (repeatable)")
         p.add_argument("--texture", action="append", choices=TEXTURES, help="texture(s) to draw from (repeatable)")
         p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--workers", type=int, default=default_workers())
+        p.add_argument("--workers", type=int, default=default_workers(), help="local engine: processes")
+        p.add_argument("--engine", choices=ENGINES, default="local", help="local processes (default) or Ray tasks")
+        p.add_argument("--address", help="ray engine: a running cluster's address (default: Ray on this machine)")
         p.add_argument("--preview", type=int, default=0, metavar="N", help="write a PNG grid of N before/after pairs")
         p.add_argument("--cache-dir", default=None)
         p.add_argument("--no-cache", action="store_true")

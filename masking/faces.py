@@ -11,7 +11,6 @@ from datasets import SIDE
 from .landmarks import LandmarkFinder, eye_centres
 
 CROP_MAX_SIDE = 64  # images this small are already face crops (FER2013, LFW thumbnails): resized, not searched
-FACE_STATUSES = ("crop", "face", "no_face")
 
 
 def align_crop(gray: np.ndarray, points: np.ndarray, size: int = SIDE, margin: float = 1.9) -> np.ndarray:
@@ -38,7 +37,7 @@ def _centre_square(gray: np.ndarray, size: int) -> np.ndarray:
 
 
 def face_crop(image: np.ndarray, finder: LandmarkFinder, size: int = SIDE) -> tuple[np.ndarray, str]:
-    """The image's face as a (size, size) uint8 FER-style crop, and how it was obtained (FACE_STATUSES).
+    """The image's face as a (size, size) uint8 FER-style crop, and how it was obtained (`datasets.prepared.FACE_STATUSES`).
 
     image: (H, W) grayscale or (H, W, 3) RGB uint8. Small images (<= CROP_MAX_SIDE px) are taken as face
     crops already (`crop`); otherwise the largest face dlib finds is aligned (`face`); with no face, the

@@ -8,21 +8,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing as mp
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
-from tqdm.auto import tqdm
 
 from datasets import SIDE, FERData
 from datasets.cache import atomic_save_npz, default_cache_dir, load_npz
+from datasets.engine import Engine, map_chunks
+from datasets.prepared import FACE_STATUSES
 
-from .faces import FACE_STATUSES, face_crop
+from .faces import face_crop
 from .landmarks import FER_LOW_EYE_Y, STATUSES, LandmarkConfig, LandmarkFinder
 from .placement import apply_mask
 from .templates import COLORS, MASK_TYPES, TEXTURES, MaskSpec
@@ -153,29 +152,16 @@ def _mask_chunk(args):
     return out, meta, coverage
 
 
-def _run_chunks(fn, tasks, n_rows, workers, desc, init=None, initargs=()):
-    """Map `fn` over `tasks` in order, in `workers` processes (forkserver: safe after TensorFlow has
-    started threads in this process), with a progress bar counting rows."""
-    results = []
-    with tqdm(total=n_rows, desc=desc, unit="row", disable=None, leave=False) as bar:
-        if workers <= 1:
-            if init:
-                init(*initargs)
-            for t in tasks:
-                results.append(fn(t))
-                bar.update(len(results[-1][0]))
-            return results
-        method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context(method), initializer=init,
-                                 initargs=initargs) as pool:
-            for r in pool.map(fn, tasks):
-                results.append(r)
-                bar.update(len(r[0]))
-    return results
-
-
 def _chunks(n: int, size: int = 256):
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def _engine(workers: int | None, engine: Engine | None) -> Engine:
+    return engine or Engine("local", workers or 0)
+
+
+def _rows(result) -> int:
+    return len(result[0])
 
 
 def default_workers() -> int:
@@ -185,15 +171,14 @@ def default_workers() -> int:
 # ------------------------------------------------------------------ public API
 
 def find_landmarks(fer: FERData, config: LandmarkConfig = LandmarkConfig(), workers: int | None = None,
-                   cache_dir: str | Path | None = None, use_cache: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                   cache_dir: str | Path | None = None, use_cache: bool = True, engine: Engine | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Landmarks for every row: ((N, 68, 2) float32 in 48x48 pixels, (N,) uint8 status into STATUSES)."""
     path = Path(cache_dir or default_cache_dir()) / f"landmarks-{_key(fer, asdict(config))}-v{CACHE_VERSION}.npz"
     cached = load_npz(path) if use_cache else None
     if cached is not None and cached["points"].shape[0] == len(fer):
         return cached["points"], cached["status"]
-    workers = workers or default_workers()
-    parts = _run_chunks(_landmark_chunk, [fer.images[s] for s in _chunks(len(fer))], len(fer), workers,
-                        "landmarks", _init_worker, (config,))
+    parts = map_chunks(_landmark_chunk, [fer.images[s] for s in _chunks(len(fer))], _rows,
+                       _engine(workers, engine), "landmarks", _init_worker, (config,))
     points = np.concatenate([p for p, _ in parts]) if parts else np.empty((0, 68, 2), np.float32)
     status = np.concatenate([s for _, s in parts]) if parts else np.empty(0, np.uint8)
     if use_cache:
@@ -201,16 +186,15 @@ def find_landmarks(fer: FERData, config: LandmarkConfig = LandmarkConfig(), work
     return points, status
 
 
-def crop_files(paths: list, workers: int | None = None,
-               config: LandmarkConfig = LandmarkConfig()) -> tuple[np.ndarray, np.ndarray]:
+def crop_files(paths: list, workers: int | None = None, config: LandmarkConfig = LandmarkConfig(),
+               engine: Engine | None = None) -> tuple[np.ndarray, np.ndarray]:
     """FER-style face crops of image files (see `faces.face_crop`), in parallel.
 
     Returns ((N, 48, 48) uint8, (N,) uint8 status into FACE_STATUSES, or len(FACE_STATUSES) for a file that
     neither OpenCV nor Pillow can read)."""
     names = [str(p) for p in paths]
     tasks = [names[s] for s in _chunks(len(names), 64)]
-    parts = _run_chunks(_crop_chunk, tasks, len(names), workers or default_workers(), "faces", _init_worker,
-                        (config,))
+    parts = map_chunks(_crop_chunk, tasks, _rows, _engine(workers, engine), "faces", _init_worker, (config,))
     if not parts:
         return np.empty((0, SIDE, SIDE), np.uint8), np.empty(0, np.uint8)
     return np.concatenate([p for p, _ in parts]), np.concatenate([s for _, s in parts])
@@ -223,7 +207,7 @@ def mask_key(fer: FERData, config: MaskConfig) -> str:
 
 def mask_dataset(fer: FERData, config: MaskConfig = MaskConfig(), workers: int | None = None,
                  cache_dir: str | Path | None = None, use_cache: bool = True,
-                 landmarks: tuple[np.ndarray, np.ndarray] | None = None) -> MaskedSet:
+                 landmarks: tuple[np.ndarray, np.ndarray] | None = None, engine: Engine | None = None) -> MaskedSet:
     """Mask every row of `fer` (none is dropped); cached by dataset hash, row ids and config.
 
     landmarks: ((N, 68, 2) points, (N,) status) already found for these rows (e.g. a subset of a set's
@@ -234,10 +218,9 @@ def mask_dataset(fer: FERData, config: MaskConfig = MaskConfig(), workers: int |
         return MaskedSet(**cached)
     if landmarks is not None and len(landmarks[0]) != len(fer):
         raise ValueError(f"landmarks for {len(landmarks[0])} rows given for {len(fer)} rows")
-    points, status = landmarks or find_landmarks(fer, config.landmarks, workers, cache_dir, use_cache)
-    workers = workers or default_workers()
+    points, status = landmarks or find_landmarks(fer, config.landmarks, workers, cache_dir, use_cache, engine)
     tasks = [(fer.images[s], points[s], status[s], fer.rows[s], config) for s in _chunks(len(fer))]
-    parts = _run_chunks(_mask_chunk, tasks, len(fer), workers, "masks")
+    parts = map_chunks(_mask_chunk, tasks, _rows, _engine(workers, engine), "masks")
     meta = np.concatenate([m for _, m, _ in parts]) if parts else np.empty((0, 3), np.uint8)
     result = MaskedSet(
         images=np.concatenate([o for o, _, _ in parts]) if parts else fer.images.copy(),

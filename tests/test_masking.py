@@ -208,7 +208,7 @@ def test_every_row_masked_and_cached(synth_csv, tmp_path, monkeypatch):
 
     def no_work(*a, **k):
         raise AssertionError("recomputed instead of read from the cache")
-    monkeypatch.setattr(pipeline, "_run_chunks", no_work)
+    monkeypatch.setattr(pipeline, "map_chunks", no_work)
     again = mask_dataset(fer, MaskConfig(), workers=2, cache_dir=tmp_path)
     np.testing.assert_array_equal(again.images, masked.images)
     pts, status = find_landmarks(fer, cache_dir=tmp_path)

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from datasets import EMOTIONS, USAGES, DatasetError, FERData, list_emotion_folders, load_fer2013
+from datasets.prepared import FACE_STATUSES
 from masking import MaskConfig, crop_files, mask_dataset
-from masking.faces import FACE_STATUSES
 
 from .. import conditions as C
 from ..runfolder import save_set_samples
@@ -28,7 +28,7 @@ PRIVATE, PUBLIC = USAGES.index("PrivateTest"), USAGES.index("PublicTest")
 @dataclass(frozen=True, eq=False)
 class TestSet:
     """name; fer: the set as FERData (images (N, 48, 48) uint8, labels, rows 0..N-1 in listing order);
-    status (N,) uint8 into masking.faces.FACE_STATUSES; counts: {"crop"|"face"|"no_face"|"unreadable": n};
+    status (N,) uint8 into datasets.prepared.FACE_STATUSES; counts: {"crop"|"face"|"no_face"|"unreadable": n};
     skipped: {folder: images} of folders that are no emotion (or an unused split); files: (N,) source names."""
 
     name: str
