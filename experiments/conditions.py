@@ -11,7 +11,8 @@ Variants:
   mixed   every Training row twice, once clean and once masked (PublicTest validation the same way)
 
 Test conditions, all on the same PrivateTest rows:
-  clean, masked (the run's training mask types), masked:<type> (every row with that one mask type)
+  clean, masked (the run's training mask types and geometry), masked:<type> (every row with that one mask
+  type), masked:<geometry> (the training mask types drawn in another geometry, e.g. masked:rigid)
 and, for every cross-dataset test set NAME (`--test-data NAME=PATH`), on that set's rows:
   NAME:clean, NAME:masked (the run's training mask config and seed)
 """
@@ -42,15 +43,32 @@ def type_condition(mask_type: str) -> str:
     return f"{MASKED}:{mask_type}"
 
 
+GEOMETRIES = ("landmark", "rigid")  # masking.placement.GEOMETRIES (a test checks they agree)
+
+
+def geometry_condition(geometry: str) -> str:
+    """The test condition of PrivateTest masked with the training mask types in `geometry`."""
+    return f"{MASKED}:{geometry}"
+
+
+def geometry_of(condition: str) -> str | None:
+    """The geometry of a per-geometry condition ("masked:rigid" -> "rigid"), else None."""
+    suffix = condition.partition(":")[2] if condition.startswith(f"{MASKED}:") else ""
+    return suffix if suffix in GEOMETRIES else None
+
+
 def mask_type_of(condition: str) -> str | None:
     """The mask type of a per-type condition ("masked:n95" -> "n95"), else None."""
     prefix = f"{MASKED}:"
-    return condition[len(prefix):] if condition.startswith(prefix) else None
+    if not condition.startswith(prefix) or geometry_of(condition):
+        return None
+    return condition[len(prefix):]
 
 
-def test_conditions(test_mask_types: tuple[str, ...]) -> tuple[str, ...]:
+def test_conditions(test_mask_types: tuple[str, ...], test_geometries: tuple[str, ...] = ()) -> tuple[str, ...]:
     """Every test condition of a run, in report order."""
-    return MAIN_CONDITIONS + tuple(type_condition(t) for t in test_mask_types)
+    return (MAIN_CONDITIONS + tuple(geometry_condition(g) for g in test_geometries)
+            + tuple(type_condition(t) for t in test_mask_types))
 
 
 RESERVED_NAMES = (CLEAN, MASKED, MIXED, BASELINE, "fer2013")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from masking import MASK_TYPES, MaskConfig
+from masking import GEOMETRIES, MASK_TYPES, MaskConfig
 
 from . import conditions as C
 from .training.config import AugmentConfig, ConfigError, TrainConfig, TransferConfig, check, check_choice
@@ -17,14 +17,16 @@ __all__ = ["AugmentConfig", "ConfigError", "TrainConfig", "TransferConfig", "Run
            "SMOKE_ROWS", "profile_config", "mask_config", "recorded_mask_config", "parse_test_data"]
 
 
-def mask_config(train_mask_types, mask_seed: int) -> MaskConfig:
-    """The masks a run trains on (and masks its cross-dataset test sets with): its training mask types, its seed."""
-    return MaskConfig(mask_types=tuple(train_mask_types), seed=int(mask_seed))
+def mask_config(train_mask_types, mask_seed: int, geometry: str = "landmark") -> MaskConfig:
+    """The masks a run trains on (and masks its cross-dataset test sets with): its training mask types, its
+    seed and its geometry."""
+    return MaskConfig(mask_types=tuple(train_mask_types), seed=int(mask_seed), geometry=geometry)
 
 
 def recorded_mask_config(run_config: dict) -> MaskConfig:
     """`mask_config` of a finished run, from the "config" object of its config.json."""
-    return mask_config(run_config.get("train_mask_types", MASK_TYPES), run_config.get("mask_seed", 0))
+    return mask_config(run_config.get("train_mask_types", MASK_TYPES), run_config.get("mask_seed", 0),
+                       run_config.get("train_mask_geometry", "landmark"))
 
 
 def parse_test_data(specs) -> tuple[tuple[str, str], ...]:
@@ -69,6 +71,8 @@ class RunConfig:
     transfer: TransferConfig | None = None  # None = the profile's
     train_mask_types: tuple[str, ...] = MASK_TYPES
     test_mask_types: tuple[str, ...] = MASK_TYPES
+    train_mask_geometry: str = "landmark"     # the geometry of the masks the masked and mixed models see
+    test_mask_geometries: tuple[str, ...] = ("rigid",)  # one more test condition each: masked:<geometry>
     mask_seed: int = 0
     limit_rows: int | None = None   # keep at most this many rows per split (0 = all)
     workers: int = 0                # masking processes; 0 = one per core
@@ -86,6 +90,9 @@ class RunConfig:
             check_choice(v, tuple(C.VARIANTS), "variants")
         _check_mask_types(self.train_mask_types, "train_mask_types", allow_empty=False)
         _check_mask_types(self.test_mask_types, "test_mask_types", allow_empty=True)
+        check_choice(self.train_mask_geometry, GEOMETRIES, "train_mask_geometry")
+        for g in self.test_mask_geometries:
+            check_choice(g, GEOMETRIES, "test_mask_geometries")
         for name in ("limit_rows", "workers", "threads"):
             value = getattr(self, name)
             check(value is None or value >= 0, name, f"must be 0 or more, got {value}")
@@ -100,7 +107,7 @@ class RunConfig:
     @property
     def mask_config(self) -> MaskConfig:
         """The training masks (also used for the masked twin of every cross-dataset test set)."""
-        return mask_config(self.train_mask_types, self.mask_seed)
+        return mask_config(self.train_mask_types, self.mask_seed, self.train_mask_geometry)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -43,7 +43,7 @@ def fingerprint(cfg: RunConfig, variant: str, dataset_sha256: str) -> dict:
           "dataset_sha256": dataset_sha256, "limit_rows": cfg.limit_rows, "sources": list(C.sources(variant)),
           "versions": {n: v for n in MODEL_LIBRARIES if (v := _version(n))}}
     if C.uses_masks(variant):
-        fp["train_masks"] = {**asdict(cfg.mask_config), "masking_version": MASK_VERSION}
+        fp["train_masks"] = {**cfg.mask_config.identity(), "masking_version": MASK_VERSION}
         method = method_of(cfg, variant)
         fp["transfer"] = asdict(cfg.transfer) if method != "scratch" else {"method": "scratch"}
         if method != "scratch":  # the clean model it starts from (and learns from) is part of it

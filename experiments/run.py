@@ -35,6 +35,7 @@ from . import conditions as C
 from .backend import pin_threads
 from .config import PROFILES, TRANSFER, ConfigError, RunConfig, TransferConfig, parse_test_data, profile_config
 from .evaluation.occlusion import write_occlusion_maps
+from .evaluation.outline import probe_geometries
 from .evaluation.scoring import evaluate_models, scorers
 from .evaluation.testsets import conditions_of, load_test_set, save_set_conditions
 from .model.inference import load_model, predict_proba
@@ -77,10 +78,14 @@ def masking_summary(fer: FERData, masked) -> dict:
 @dataclass(frozen=True, eq=False)
 class Masks:
     """The masked twins a run uses: `masked`, every row with the training masks (MaskedSet, aligned with the
-    rows); `per_type`, {mask type: (M, 48, 48) uint8 PrivateTest images, every row with that one type}."""
+    rows); `per_type`, {mask type: (M, 48, 48) uint8 PrivateTest images, every row with that one type};
+    `per_geometry`, {geometry: PrivateTest with the training mask types drawn in that geometry}; `points`
+    (N, 68, 2) float32, every row's landmarks (the outline probe redraws the masks' shapes from them)."""
 
     masked: MaskedSet
     per_type: dict[str, np.ndarray]
+    per_geometry: dict[str, np.ndarray]
+    points: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
@@ -128,9 +133,12 @@ def make_masks(cfg: RunConfig, fer: FERData) -> Masks:
     masked_set = mask_dataset(fer, mcfg, workers, cfg.cache_dir, landmarks=(points, status))
     private = fer.usage == USAGES.index("PrivateTest")
     test = fer.take(private)
+    private_marks = (points[private], status[private])
     per_type = {mt: mask_dataset(test, replace(mcfg, mask_types=(mt,)), workers, cfg.cache_dir,
-                                 landmarks=(points[private], status[private])).images for mt in cfg.test_mask_types}
-    return Masks(masked_set, per_type)
+                                 landmarks=private_marks).images for mt in cfg.test_mask_types}
+    per_geometry = {g: mask_dataset(test, replace(mcfg, geometry=g), workers, cfg.cache_dir,
+                                    landmarks=private_marks).images for g in cfg.test_mask_geometries}
+    return Masks(masked_set, per_type, per_geometry, points)
 
 
 def prepare(cfg: RunConfig) -> Prepared:
@@ -147,6 +155,7 @@ def mask_stage(cfg: RunConfig, fer: FERData, masks: Masks, out: Path) -> tuple[d
     split = {(v, u): d.split(u) for v, d in ((C.CLEAN, fer), (C.MASKED, masked)) for u in USAGES}
     test = split[(C.CLEAN, "PrivateTest")]
     images = {C.CLEAN: test.images, C.MASKED: split[(C.MASKED, "PrivateTest")].images}
+    images.update({C.geometry_condition(g): masks.per_geometry[g] for g in cfg.test_mask_geometries})
     images.update({C.type_condition(mt): masks.per_type[mt] for mt in cfg.test_mask_types})
     save_samples(out, test, images[C.MASKED])
     return split, images, test
@@ -233,14 +242,19 @@ def run(cfg: RunConfig, command: str = "", prepared: Prepared | None = None) -> 
               "transfer": {v: method_of(cfg, v) for v in cfg.variants if C.uses_masks(v)},
               "started": datetime.now().isoformat(timespec="seconds")}
     with timer.stage("masking"):
-        split, images, test = mask_stage(cfg, fer, prepared.masks if prepared else make_masks(cfg, fer), out)
+        masks = prepared.masks if prepared else make_masks(cfg, fer)
+        split, images, test = mask_stage(cfg, fer, masks, out)
     models = train_stage(cfg, split, out, todo, prints, timer)
     majority = int(np.bincount(split[(C.CLEAN, "Training")].labels, minlength=N_CLASSES).argmax())
     with timer.stage("evaluate"):
         results = evaluate_stage(cfg, models, images, test, majority, test_sets, out)
+    with timer.stage("outline_probe"):
+        probe = probe_geometries(fer, masks.points, masks.masked.status, cfg.mask_config, C.GEOMETRIES,
+                                 Engine("local", cfg.workers))
     metrics = {"wall_seconds": timer.total(), "durations": timer.durations, "results": results,
                "test_rows": len(test), "emotions": list(EMOTIONS), "conditions": list(images),
-               "majority_class": EMOTIONS[majority], "test_sets": {ts.name: ts.summary() for ts, _ in test_sets}}
+               "majority_class": EMOTIONS[majority], "test_sets": {ts.name: ts.summary() for ts, _ in test_sets}, "outline_probe": probe,
+               "mask_geometry": {"train": cfg.train_mask_geometry, "test": list(cfg.test_mask_geometries)}}
     config.update(finished=datetime.now().isoformat(timespec="seconds"), durations=timer.durations,
                   models={v: json.loads((out / v / "done.json").read_text())["fingerprint"] for v in cfg.variants})
     atomic_json(out / "config.json", config)
@@ -284,6 +298,10 @@ def parse_args(argv: list[str] | None) -> RunConfig:
     p.add_argument("--distill-temperature", type=float, help=f"default {TransferConfig.temperature}")
     p.add_argument("--train-mask-types", default=",".join(MASK_TYPES), help="comma-separated mask types for training")
     p.add_argument("--test-mask-types", default=",".join(MASK_TYPES), help="comma-separated: one test condition each")
+    p.add_argument("--train-mask-geometry", default="landmark", help="geometry of the training masks: landmark "
+                   "(the mask follows the jaw; default) or rigid (placed by the eyes and nose bridge)")
+    p.add_argument("--test-mask-geometry", default="rigid", help="comma-separated geometries: one more test "
+                   "condition each, masked:<geometry> (default rigid)")
     p.add_argument("--mask-seed", type=int, default=0)
     p.add_argument("--limit-rows", type=int, help="at most this many rows per split")
     p.add_argument("--workers", type=int, default=0, help="masking processes (default: one per core)")
@@ -308,6 +326,7 @@ OPTIONS = {"epochs": "--epochs", "width": "--width", "batch_size": "--batch-size
            "transfer.method": "--masked-start", "transfer.epochs": "--finetune-epochs",
            "transfer.alpha": "--distill-weight", "transfer.temperature": "--distill-temperature",
            "train_mask_types": "--train-mask-types", "test_mask_types": "--test-mask-types",
+           "train_mask_geometry": "--train-mask-geometry", "test_mask_geometries": "--test-mask-geometry",
            "limit_rows": "--limit-rows", "workers": "--workers", "threads": "--threads", "test_data": "--test-data"}
 
 
@@ -326,6 +345,7 @@ def _config(a: argparse.Namespace) -> RunConfig:
     out = a.out or str(Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
     return RunConfig(variants=tuple(dict.fromkeys(a.variants)), profile=a.profile, data=a.data, out=out, train=train,
                      train_mask_types=_mask_types(a.train_mask_types), test_mask_types=_mask_types(a.test_mask_types),
+                     train_mask_geometry=a.train_mask_geometry, test_mask_geometries=_mask_types(a.test_mask_geometry),
                      transfer=transfer, mask_seed=a.mask_seed, limit_rows=a.limit_rows, workers=a.workers, threads=a.threads,
                      cache_dir=a.cache_dir, report=not a.no_report, overwrite=a.overwrite, verbose=a.verbose,
                      test_data=parse_test_data(a.test_data))

@@ -17,7 +17,7 @@ from datasets import EMOTIONS, IMAGE_SUFFIXES, USAGES, load_dataset, write_fer_c
 
 from .landmarks import STATUSES, LandmarkFinder
 from .pipeline import MaskConfig, default_workers, mask_dataset
-from .placement import apply_mask
+from .placement import GEOMETRIES, apply_mask
 from .templates import COLORS, MASK_TYPES, TEXTURES
 
 
@@ -29,7 +29,7 @@ class UsageError(ValueError):
 def _config(args) -> MaskConfig:
     types = MASK_TYPES if args.mask_type == "random" else (args.mask_type,)
     return MaskConfig(mask_types=types, colors=tuple(args.color or ()), textures=tuple(args.texture or ()),
-                      seed=args.seed)
+                      seed=args.seed, geometry=args.mask_geometry)
 
 
 def _atomic_png(path: Path, image_bgr: np.ndarray) -> None:
@@ -106,7 +106,7 @@ def _mask_photos(task) -> list[tuple[str, bytes | None, str]]:
         faces = finder.photo_landmarks(rgb)
         masked = rgb
         for j, (points, _) in enumerate(faces):
-            masked, _ = apply_mask(masked, points, cfg.spec_for(k * 1000 + j))
+            masked, _ = apply_mask(masked, points, cfg.spec_for(k * 1000 + j), geometry=cfg.geometry)
         ok, buf = cv2.imencode(Path(rel).suffix or ".png", cv2.cvtColor(masked, cv2.COLOR_RGB2BGR))
         out.append((rel, buf.tobytes() if faces and ok else None, f"masked {len(faces)}" if faces else "no face"))
     return out
@@ -161,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--color", action="append", choices=list(COLORS), help="colour(s) to draw from (repeatable)")
         p.add_argument("--texture", action="append", choices=TEXTURES, help="texture(s) to draw from (repeatable)")
         p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--mask-geometry", choices=GEOMETRIES, default="landmark", help="landmark: the mask follows "
+                       "the jaw (default); rigid: placed by the eyes and nose bridge, sized for an open mouth")
         p.add_argument("--workers", type=int, default=default_workers(), help="local engine: processes")
         p.add_argument("--engine", choices=ENGINES, default="local", help="local processes (default) or Ray tasks")
         p.add_argument("--address", help="ray engine: a running cluster's address (default: Ray on this machine)")

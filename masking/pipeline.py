@@ -23,7 +23,7 @@ from datasets.prepared import FACE_STATUSES
 
 from .faces import face_crop
 from .landmarks import FER_LOW_EYE_Y, STATUSES, LandmarkConfig, LandmarkFinder
-from .placement import apply_mask
+from .placement import GEOMETRIES, apply_mask
 from .templates import COLORS, MASK_TYPES, TEXTURES, MaskSpec
 
 CACHE_VERSION = 2  # 2: CNN detector, plausibility check, masks kept below the eyes
@@ -32,13 +32,16 @@ CACHE_VERSION = 2  # 2: CNN detector, plausibility check, masks kept below the e
 @dataclass(frozen=True)
 class MaskConfig:
     """Which masks to draw. Per row, a type is drawn from `mask_types`, a colour from `colors` and a
-    texture from `textures` (an empty tuple means each type's own default), seeded by (seed, row id)."""
+    texture from `textures` (an empty tuple means each type's own default), seeded by (seed, row id).
+    geometry: "landmark" (the mask follows the jaw) or "rigid" (placed by the eyes and nose bridge only,
+    sized for an open mouth; see `placement.rigid_anchors`)."""
 
     mask_types: tuple[str, ...] = MASK_TYPES
     colors: tuple[str, ...] = ()
     textures: tuple[str, ...] = ()
     seed: int = 0
     landmarks: LandmarkConfig = field(default_factory=LandmarkConfig)
+    geometry: str = "landmark"
 
     def __post_init__(self):
         for name, values, allowed in (("mask type", self.mask_types, MASK_TYPES), ("colour", self.colors, COLORS),
@@ -48,6 +51,17 @@ class MaskConfig:
                 raise ValueError(f"unknown {name} {bad[0]!r}; expected one of {', '.join(allowed)}")
         if not self.mask_types:
             raise ValueError("at least one mask type is needed")
+        if self.geometry not in GEOMETRIES:
+            raise ValueError(f"unknown mask geometry {self.geometry!r}; expected one of {', '.join(GEOMETRIES)}")
+
+    def identity(self) -> dict:
+        """What the masks depend on, for cache keys and fingerprints. The default geometry is left out, so the
+        keys of landmark masks are those they had before the rigid geometry existed (caches and finished
+        runs stay valid)."""
+        out = asdict(self)
+        if self.geometry == "landmark":
+            del out["geometry"]
+        return out
 
     def spec_for(self, row: int) -> MaskSpec:
         rng = np.random.default_rng([self.seed, int(row)])
@@ -147,7 +161,8 @@ def _mask_chunk(args):
     coverage = np.empty(len(images), np.float32)
     for i in range(len(images)):
         spec = config.spec_for(rows[i])
-        out[i], coverage[i] = apply_mask(images[i], points[i], spec, *eye_clearance(status[i], images[i].shape[0]))
+        out[i], coverage[i] = apply_mask(images[i], points[i], spec, *eye_clearance(status[i], images[i].shape[0]),
+                                         geometry=config.geometry)
         meta[i] = (MASK_TYPES.index(spec.mask_type), list(COLORS).index(spec.color), TEXTURES.index(spec.texture))
     return out, meta, coverage
 
@@ -202,7 +217,7 @@ def crop_files(paths: list, workers: int | None = None, config: LandmarkConfig =
 
 def mask_key(fer: FERData, config: MaskConfig) -> str:
     """Content identity of `fer` masked with `config` (also the cache key)."""
-    return _key(fer, asdict(config))
+    return _key(fer, config.identity())
 
 
 def mask_dataset(fer: FERData, config: MaskConfig = MaskConfig(), workers: int | None = None,

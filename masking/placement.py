@@ -15,6 +15,17 @@ from .landmarks import eye_centres
 from .templates import ANCHORS, MaskSpec, render, render_gray
 
 EYE_MARGIN = 0.12  # the mask's top edge stays this many inter-ocular distances below the lowest eye landmark
+GEOMETRIES = ("landmark", "rigid")
+
+# The rigid geometry, in the eye frame (`eye_frame`: origin between the eye centres, x along the eye line, unit =
+# inter-ocular distance), measured on FER2013's HOG-detected rows by benchmarks/bench_rigid.py:
+STABLE = [27, 28, 29, 30, 36, 39, 42, 45]  # nose bridge and eye corners: they do not move with the mouth
+RIGID_STABLE = np.array([[-0.003, -0.030], [-0.003, 0.163], [-0.003, 0.354], [-0.004, 0.549],
+                         [-0.694, 0.002], [-0.295, 0.028], [0.295, 0.029], [0.696, 0.002]])
+# The six anchors (as `anchors`) of a face with its mouth open: the median anchors, the lip-height cheeks and
+# the chin at the 95th percentile of the surprise rows.
+RIGID_ANCHORS = np.array([[-0.003, 0.259], [-1.035, 0.549], [1.056, 0.549], [-0.782, 1.695], [0.805, 1.695],
+                          [0.003, 2.060]])
 
 
 def _jaw_crossing(jaw: np.ndarray, y: float) -> float:
@@ -43,12 +54,48 @@ def anchors(points: np.ndarray) -> np.ndarray:
     return (out @ rot + origin).astype(np.float32)
 
 
-def homography(points: np.ndarray, width: int, height: int) -> np.ndarray:
-    """3x3 map from a template rendered `width` x `height` onto the face's anchors (least squares)."""
+def eye_frame(points: np.ndarray) -> np.ndarray:
+    """(2, 3) affine map from image pixels to the eye frame of (68, 2) landmarks: origin between the eye
+    centres, x along the eye line, one unit per inter-ocular distance."""
+    left, right = (c.astype(np.float64) for c in eye_centres(points))
+    d = right - left
+    iod = max(float(np.hypot(*d)), 1e-6)
+    c, s = d / iod
+    rot = np.array([[c, s], [-s, c]]) / iod
+    return np.hstack([rot, (-rot @ ((left + right) / 2))[:, None]])
+
+
+def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """(2, 3) least-squares similarity (rotation, uniform scale, translation) taking (K, 2) src onto dst
+    (Umeyama 1991)."""
+    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
+    ms, md = src.mean(0), dst.mean(0)
+    a, b = src - ms, dst - md
+    u, sig, vt = np.linalg.svd(b.T @ a / len(src))
+    d = np.diag([1.0, np.sign(np.linalg.det(u @ vt))])
+    rot = u @ d @ vt
+    scale = float(np.trace(np.diag(sig) @ d) / max((a ** 2).sum() / len(src), 1e-12))
+    return np.hstack([scale * rot, (md - scale * rot @ ms)[:, None]])
+
+
+def rigid_anchors(points: np.ndarray) -> np.ndarray:
+    """(6, 2) float32 anchors of the rigid mask: RIGID_ANCHORS carried onto the face by the similarity that
+    fits RIGID_STABLE to the face's eye corners and nose bridge. Mouth and jaw landmarks play no part, so an
+    open mouth gives the same mask as a closed one."""
+    S = similarity(RIGID_STABLE, points[STABLE])
+    return (RIGID_ANCHORS @ S[:, :2].T + S[:, 2]).astype(np.float32)
+
+
+def homography(points: np.ndarray, width: int, height: int, geometry: str = "landmark") -> np.ndarray:
+    """3x3 map from a template rendered `width` x `height` onto the face's anchors (least squares):
+    `anchors` for the landmark geometry, `rigid_anchors` for the rigid one."""
+    if geometry not in GEOMETRIES:
+        raise ValueError(f"unknown mask geometry {geometry!r}; expected one of {', '.join(GEOMETRIES)}")
+    target = anchors(points) if geometry == "landmark" else rigid_anchors(points)
     src = ANCHORS * np.array([width, height], dtype=np.float32)
-    H, _ = cv2.findHomography(src, anchors(points), 0)
+    H, _ = cv2.findHomography(src, target, 0)
     if H is None or not np.isfinite(H).all():  # degenerate anchors: an affine fit still places a mask
-        A, _ = cv2.estimateAffine2D(src, anchors(points))
+        A, _ = cv2.estimateAffine2D(src, target)
         H = np.vstack([A, [0, 0, 1]])
     return H
 
@@ -80,35 +127,37 @@ def lower_face_hull(points: np.ndarray) -> np.ndarray:
 
 
 def _warped(points: np.ndarray, spec: MaskSpec, w: int, h: int, gray: bool, margin: float = EYE_MARGIN,
-            eye_floor: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+            eye_floor: float | None = None, geometry: str = "landmark") -> tuple[np.ndarray, np.ndarray]:
     face_w = float(np.ptp(points[:17, 0])) or float(w)
     tw = int(np.clip(2 ** np.ceil(np.log2(max(face_w, 16))), 32, 1024))  # template a little larger than the face
     tmpl, alpha = (render_gray(spec, tw) if gray else render(spec, tw))
-    H = homography(points, alpha.shape[1], alpha.shape[0])
+    H = homography(points, alpha.shape[1], alpha.shape[0], geometry)
     warp = dict(dsize=(w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     clamp = below_eyes(points, w, h, margin, eye_floor)
     return cv2.warpPerspective(alpha, H, **warp) * clamp, cv2.warpPerspective(tmpl, H, **warp)
 
 
 def mask_alpha(points: np.ndarray, spec: MaskSpec, width: int, height: int, margin: float = EYE_MARGIN,
-               eye_floor: float | None = None) -> np.ndarray:
+               eye_floor: float | None = None, geometry: str = "landmark") -> np.ndarray:
     """(height, width) float32 in 0..1: how opaque `spec` is at each pixel when drawn on `points`."""
-    return _warped(points, spec, width, height, True, margin, eye_floor)[0]
+    return _warped(points, spec, width, height, True, margin, eye_floor, geometry)[0]
 
 
 def apply_mask(image: np.ndarray, points: np.ndarray, spec: MaskSpec, margin: float = EYE_MARGIN,
-               eye_floor: float | None = None) -> tuple[np.ndarray, float]:
+               eye_floor: float | None = None, geometry: str = "landmark") -> tuple[np.ndarray, float]:
     """Draw `spec` on the face given by `points`.
 
     image: (H, W) uint8 grayscale or (H, W, 3) uint8 RGB; points: (68, 2) landmarks in its pixels;
-    margin, eye_floor: see `below_eyes` (`pipeline.eye_clearance` gives them per landmark status).
+    margin, eye_floor: see `below_eyes` (`pipeline.eye_clearance` gives them per landmark status);
+    geometry: "landmark" (anchors from all 68 landmarks, jaw included: the mask follows the jaw) or "rigid"
+    (`rigid_anchors`: placed by the eye corners and nose bridge only, sized for an open mouth).
     Returns (masked image, same shape and dtype; fraction of the lower-face hull the mask covers).
     Mask brightness follows the face: a white mask in a dark photo is drawn darker, and the face's
     own low-frequency shading is carried onto the mask.
     """
     h, w = image.shape[:2]
     face_w = float(np.ptp(points[:17, 0])) or float(w)
-    a, m = _warped(points, spec, w, h, image.ndim == 2, margin, eye_floor)
+    a, m = _warped(points, spec, w, h, image.ndim == 2, margin, eye_floor, geometry)
     img = image.astype(np.float32)
     gray = img if img.ndim == 2 else img @ np.array([0.299, 0.587, 0.114], np.float32)
     hull = np.zeros((h, w), np.uint8)

@@ -71,7 +71,7 @@ _HOW = {"scratch": "trained from scratch", "clean_init": "started from the clean
         "distill": "started from the clean model's weights and distilled from its predictions on the clean twins"}
 
 
-def _headline(cells: dict, models: list[str], transfer: dict | None = None) -> str | None:
+def _headline(cells: dict, models: list[str], transfer: dict | None = None, geometry: str = "landmark") -> str | None:
     def acc(t, s):
         c = cells.get((t, s))
         return None if c is None else c["accuracy"]
@@ -81,10 +81,24 @@ def _headline(cells: dict, models: list[str], transfer: dict | None = None) -> s
     text = (f"Masks cost the clean model {100 * (cc - cm):.1f} points of accuracy "
             f"({100 * cc:.1f}% on clean faces, {100 * cm:.1f}% on the same faces masked)")
     how = transfer or {}
-    wins = [f"{v} training{' (' + _HOW[how[v]] + ')' if how.get(v) in _HOW else ''} wins back "
+    masks = " on rigid masks" if geometry == "rigid" else ""
+    wins = [f"{v} training{masks}{' (' + _HOW[how[v]] + ')' if how.get(v) in _HOW else ''} wins back "
             f"{100 * (acc(v, C.MASKED) - cm):.1f} ({100 * acc(v, C.MASKED):.1f}% on masked faces)"
             for v in (C.MASKED, C.MIXED) if acc(v, C.MASKED) is not None]
     return text + ("; mask-aware training: " + "; ".join(wins) if wins else "") + "."
+
+
+def _outline(metrics: dict, cells: dict, models: list[str]) -> dict | None:
+    """The section "What the mask's shape gives away": the outline probe per geometry, and every model's
+    accuracy on masked faces in each geometry (`masked` is the training geometry's)."""
+    probe = metrics.get("outline_probe")
+    if not probe:
+        return None
+    train_geometry = metrics.get("mask_geometry", {}).get("train", "landmark")
+    conds = [(C.MASKED, f"masked ({train_geometry}, as trained)")] + [
+        (s, s) for s in dict.fromkeys(r["test"] for r in metrics["results"]) if C.geometry_of(s)]
+    rows = [{"model": t, "cells": [cells.get((t, s)) for s, _ in conds]} for t in [C.BASELINE] + models]
+    return {"probe": probe, "emotions": EMOTIONS, "conditions": [label for _, label in conds], "rows": rows}
 
 
 def _saliency(run: Path) -> str | None:
@@ -128,7 +142,9 @@ def build_report(run_dir: str | Path) -> Path:
     cells.update(_matrix([r for r in all_results if C.set_of(r["test"])], preds)[2])
     ctx = {"run": str(run), "config": config, "metrics": metrics, "models": models, "emotions": EMOTIONS,
            "trains": trains, "tests": tests, "cells": cells, "pct": _pct,
-           "headline": _headline(cells, models, config.get("transfer")), "references": REFERENCES,
+           "headline": _headline(cells, models, config.get("transfer"),
+                                 config.get("config", {}).get("train_mask_geometry", "landmark")),
+           "outline": _outline(metrics or {}, cells, models), "references": REFERENCES,
            "paired": _paired_tests(preds, models), "masking": masking,
            "status_table": _status_table(masking), "cross": crossdata.sections(run, metrics or {}, cells, models)}
     # Confusion matrices and per-emotion scores for the main conditions.
