@@ -178,9 +178,9 @@ def test_a_worker_killed_mid_prepare(photos, prepared, tmp_path, ray_local):
 
 
 def test_smoke_run_trains_on_the_prepared_set_and_on_the_raw_folder(photos, prepared, tmp_path):
-    for data, name in ((prepared, "prep"), (photos, "raw")):
+    for source, name in ((prepared, "prep"), (photos, "raw")):
         out = tmp_path / name
-        assert run_main(["clean", "masked", "--profile", "smoke", "--data", str(data), "--out", str(out),
+        assert run_main(["clean", "masked", "--profile", "smoke", "--data", str(source), "--out", str(out),
                          "--cache-dir", str(tmp_path / "c"), "--workers", "1", "--no-report",
                          "--test-mask-types", "surgical"]) == 0
         config = json.loads((out / "config.json").read_text())
