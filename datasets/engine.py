@@ -53,12 +53,11 @@ def _call(fn: Callable, init: Callable | None, initargs: tuple, task):
 
 
 def map_chunks(fn: Callable, tasks: Sequence, rows: Callable[[object], int], engine: Engine | None = None,
-               desc: str = "", init: Callable | None = None, initargs: tuple = ()) -> list:
+               desc: str = "", init: Callable | None = None, initargs: tuple = (), total: int | None = None) -> list:
     """[fn(task) for task in tasks], in order, on `engine`; `rows(result)` counts a result's rows for the
-    progress bar; `init(*initargs)` runs once in each worker process before its first task. fn, init and the
+    progress bar (`total` rows in all gives it the time left); `init(*initargs)` runs once in each worker process before its first task. fn, init and the
     tasks must be picklable (module-level functions)."""
     engine = engine or Engine()
-    total = None
     with tqdm(total=total, desc=desc, unit="row", disable=None, leave=False, smoothing=0.1) as bar:
         if engine.kind == "ray":
             return _ray_map(fn, tasks, rows, engine, init, initargs, bar)

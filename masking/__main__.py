@@ -124,7 +124,7 @@ def cmd_images(args) -> int:
     files = sorted(p for p in src.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     listing = [(str(p), str(p.relative_to(src)), k) for k, p in enumerate(files)]
     tasks = [(listing[i:i + 16], cfg) for i in range(0, len(listing), 16)]
-    results = [r for part in map_chunks(_mask_photos, tasks, len, _engine(args), "photos") for r in part]
+    results = [r for part in map_chunks(_mask_photos, tasks, len, _engine(args), "photos", total=len(listing)) for r in part]
     no_face, unreadable, n_faces = [], [], 0
     for rel, png, status in results:  # workers send the pictures back: no shared disk needed
         if png is None:

@@ -193,7 +193,7 @@ def find_landmarks(fer: FERData, config: LandmarkConfig = LandmarkConfig(), work
     if cached is not None and cached["points"].shape[0] == len(fer):
         return cached["points"], cached["status"]
     parts = map_chunks(_landmark_chunk, [fer.images[s] for s in _chunks(len(fer))], _rows,
-                       _engine(workers, engine), "landmarks", _init_worker, (config,))
+                       _engine(workers, engine), "landmarks", _init_worker, (config,), total=len(fer))
     points = np.concatenate([p for p, _ in parts]) if parts else np.empty((0, 68, 2), np.float32)
     status = np.concatenate([s for _, s in parts]) if parts else np.empty(0, np.uint8)
     if use_cache:
@@ -209,7 +209,8 @@ def crop_files(paths: list, workers: int | None = None, config: LandmarkConfig =
     neither OpenCV nor Pillow can read)."""
     names = [str(p) for p in paths]
     tasks = [names[s] for s in _chunks(len(names), 64)]
-    parts = map_chunks(_crop_chunk, tasks, _rows, _engine(workers, engine), "faces", _init_worker, (config,))
+    parts = map_chunks(_crop_chunk, tasks, _rows, _engine(workers, engine), "faces", _init_worker, (config,),
+                       total=len(names))
     if not parts:
         return np.empty((0, SIDE, SIDE), np.uint8), np.empty(0, np.uint8)
     return np.concatenate([p for p, _ in parts]), np.concatenate([s for _, s in parts])
@@ -235,7 +236,7 @@ def mask_dataset(fer: FERData, config: MaskConfig = MaskConfig(), workers: int |
         raise ValueError(f"landmarks for {len(landmarks[0])} rows given for {len(fer)} rows")
     points, status = landmarks or find_landmarks(fer, config.landmarks, workers, cache_dir, use_cache, engine)
     tasks = [(fer.images[s], points[s], status[s], fer.rows[s], config) for s in _chunks(len(fer))]
-    parts = map_chunks(_mask_chunk, tasks, _rows, _engine(workers, engine), "masks")
+    parts = map_chunks(_mask_chunk, tasks, _rows, _engine(workers, engine), "masks", total=len(fer))
     meta = np.concatenate([m for _, m, _ in parts]) if parts else np.empty((0, 3), np.uint8)
     result = MaskedSet(
         images=np.concatenate([o for o, _, _ in parts]) if parts else fer.images.copy(),

@@ -105,21 +105,24 @@ def prepare_photos(photos: str | Path, out: str | Path, split: tuple[float, floa
     settings = {"version": FORMAT_VERSION, "split": "folders" if listing.usage is not None else list(split),
                 "seed": seed, "shard_rows": shard_rows, "landmarks": LandmarkConfig().__dict__}
     listing_hash = _listing_hash(photos, files, labels, usage, settings)
-    if is_prepared(out) and read_manifest(out).get("listing_sha256") == listing_hash and \
-            all((out / s["name"]).is_file() for s in read_manifest(out)["shards"]):
+    done = read_manifest(out) if is_prepared(out) else {}
+    if done.get("listing_sha256") == listing_hash and all((out / s["name"]).is_file() for s in done["shards"]):
         print(f"prepare: {out} is up to date ({len(files)} images)", flush=True)
-        return read_manifest(out)
+        return done
     out.mkdir(parents=True, exist_ok=True)
-    shards = []
+    shards, statuses = [], []
     for k, start in enumerate(range(0, len(files), shard_rows)):
         part = slice(start, start + shard_rows)
         key = hashlib.sha256(f"{listing_hash}/{k}".encode()).hexdigest()
         path = out / shard_name(k)
         if not _shard_done(path, key):
             _make_shard(path, key, files[part], labels[part], usage[part], start, engine or Engine())
-        shards.append(_shard_entry(path))
+        entry, status = _shard_entry(path)
+        shards.append(entry)
+        statuses.append(status)
         print(f"prepare: shard {k + 1}/{-(-len(files) // shard_rows)} ({path.name})", flush=True)
-    return _write_manifest(out, photos, files, labels, usage, listing, settings, listing_hash, shards)
+    return _write_manifest(out, photos, files, labels, usage, listing, settings, listing_hash, shards,
+                           np.concatenate(statuses))
 
 
 def _shard_done(path: Path, key: str) -> bool:
@@ -138,16 +141,15 @@ def _make_shard(path: Path, key: str, files, labels, usage, start: int, engine: 
                  row=np.arange(start, start + len(files), dtype=np.int64), key=np.array(key))
 
 
-def _shard_entry(path: Path) -> dict:
+def _shard_entry(path: Path) -> tuple[dict, np.ndarray]:
     with np.load(path, allow_pickle=False) as z:
         arrays = {k: z[k] for k in SHARD_ARRAYS}
     status = arrays["status"]
-    return {"name": path.name, "rows": int(len(status)), "readable": int((status != UNREADABLE).sum()),
-            "sha256": content_sha256(arrays)}
+    return ({"name": path.name, "rows": int(len(status)), "readable": int((status != UNREADABLE).sum()),
+             "sha256": content_sha256(arrays)}, status)
 
 
-def _write_manifest(out, photos, files, labels, usage, listing, settings, listing_hash, shards) -> dict:
-    statuses = np.concatenate([np.load(out / s["name"], allow_pickle=False)["status"] for s in shards])
+def _write_manifest(out, photos, files, labels, usage, listing, settings, listing_hash, shards, statuses) -> dict:
     names = FACE_STATUSES + ("unreadable",)
     with atomic_path(out / ROWS) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")

@@ -38,7 +38,7 @@ def outline_features(points: np.ndarray, status: np.ndarray, rows: np.ndarray, c
     points (N, 68, 2) landmarks in 48x48 pixels, status (N,) into masking.STATUSES, rows (N,) row ids."""
     tasks = [(points[i:i + 1024], status[i:i + 1024], rows[i:i + 1024], config, side)
              for i in range(0, len(rows), 1024)]
-    parts = map_chunks(_outline_chunk, tasks, len, engine, "outlines")
+    parts = map_chunks(_outline_chunk, tasks, len, engine, "outlines", total=len(rows))
     return np.concatenate(parts) if parts else np.empty((0, side * side), np.uint8)
 
 
