@@ -55,7 +55,7 @@ class TrainConfig:
 
     model: str = "maskfer_cnn"
     width: int = 48                 # maskfer_cnn / resnet_small base width (ignored by report_cnn)
-    epochs: int = 20
+    epochs: int = 36
     batch_size: int = 128
     optimizer: str = "sgd"          # "sgd" (Nesterov momentum) or "adam"
     learning_rate: float = 0.05     # peak, after linear warm-up; cosine decay to 0 afterwards
@@ -99,7 +99,7 @@ class TransferConfig:
     """
 
     method: str = "clean_init"
-    epochs: int = 8
+    epochs: int = 14
     learning_rate: float = 0.02
     alpha: float = 0.5
     temperature: float = 4.0
