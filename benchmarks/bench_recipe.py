@@ -6,7 +6,9 @@ and print its PublicTest accuracy. PrivateTest is not touched.
 
 variant=masked trains on the masked rows (the run's default mask config; masks cached in
 $MASKFER_CACHE_DIR) and validates on masked PublicTest; init= a clean saved model to start from (methods
-clean_init and distill; distill also uses that model as the teacher on the clean twin of each row).
+clean_init and distill; distill also uses that model as the teacher on the clean twin of each row);
+teacher=PATH[,PATH...] distils from those clean saved models instead (their probabilities averaged: an ensemble
+teacher stronger than the starting point).
 Writes the training folder and model.keras to $TMPDIR/maskfer-recipe/NAME and a JSON line to stdout.
 """
 import json
@@ -17,13 +19,15 @@ import time
 from dataclasses import fields, replace
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def parse(argv):
     from experiments.config import AugmentConfig, TrainConfig, TransferConfig
     groups = {c: {} for c in (TrainConfig, AugmentConfig, TransferConfig)}
-    extra = {"variant": "clean", "init": None, "bn_check": "0"}
+    extra = {"variant": "clean", "init": None, "teacher": None, "bn_check": "0"}
     for a in argv:
         k, v = a.split("=", 1)
         if k in extra:
@@ -55,7 +59,10 @@ def main():
         fer = mask_dataset(fer, mcfg, None, os.environ.get("MASKFER_CACHE_DIR")).as_fer(fer, mask_key(fer, mcfg))
     tr, va = fer.split("Training"), fer.split("PublicTest")
     init = load_model(extra["init"]) if extra["init"] and transfer.method != "scratch" else None
-    teacher = predict_proba(init, clean.split("Training").images) if init is not None and transfer.method == "distill" else None
+    teacher = None
+    if transfer.method == "distill":
+        teachers = [load_model(t) for t in extra["teacher"].split(",")] if extra["teacher"] else [init]
+        teacher = np.mean([predict_proba(t, clean.split("Training").images) for t in teachers if t is not None], axis=0)
     t = time.time()
     out = Path(tempfile.gettempdir()) / "maskfer-recipe" / name
     if extra["bn_check"] == "1":  # why the validation curve swings: BatchNorm's running statistics?
