@@ -1,5 +1,5 @@
 """Published FER2013 figures to place a run beside (PrivateTest accuracy unless said). Shown in the
-report's summary and the README; none of them was trained with maskfer's one-hour CPU budget."""
+report's summary and the README; none of them was trained within maskfer's 2-core CPU budget."""
 from __future__ import annotations
 
 # (what, clean accuracy or None, masked accuracy or None, budget and notes)
