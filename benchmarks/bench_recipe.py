@@ -60,9 +60,12 @@ def main():
     tr, va = fer.split("Training"), fer.split("PublicTest")
     init = load_model(extra["init"]) if extra["init"] and transfer.method != "scratch" else None
     teacher = None
-    if transfer.method == "distill":
+    if transfer.method == "distill":  # the teacher sees the clean twin of each training row
         teachers = [load_model(t) for t in extra["teacher"].split(",")] if extra["teacher"] else [init]
-        teacher = np.mean([predict_proba(t, clean.split("Training").images) for t in teachers if t is not None], axis=0)
+        if None in teachers:
+            sys.exit("transfer.method=distill needs init= or teacher=")
+        rows = clean.split("Training").images
+        teacher = np.mean([predict_proba(t, rows) for t in teachers], axis=0)
     t = time.time()
     out = Path(tempfile.gettempdir()) / "maskfer-recipe" / name
     if extra["bn_check"] == "1":  # why the validation curve swings: BatchNorm's running statistics?
