@@ -4,11 +4,25 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from experiments.evaluation.metrics import macro_f1
+from experiments.evaluation.metrics import LABELS
 
 
 def _accuracy(t, p, axis=-1):
     return np.mean(t == p, axis=axis)
+
+
+def macro_f1_along(t: np.ndarray, p: np.ndarray, labels=None, axis: int = -1) -> np.ndarray:
+    """`experiments.evaluation.metrics.macro_f1` along `axis` of (..., N) int arrays (scipy's vectorised
+    bootstrap hands it every resample at once): per label 2 TP / (true + predicted), 0 where the label is
+    neither true nor predicted, averaged over `labels` (default all seven). Returns (...) float64."""
+    t, p = np.moveaxis(np.asarray(t), axis, -1), np.moveaxis(np.asarray(p), axis, -1)
+    f1 = []
+    for k in (LABELS if labels is None else sorted(labels)):
+        is_t, is_p = t == k, p == k
+        tp = np.count_nonzero(is_t & is_p, axis=-1)
+        both = np.count_nonzero(is_t, axis=-1) + np.count_nonzero(is_p, axis=-1)
+        f1.append(np.divide(2.0 * tp, both, out=np.zeros(tp.shape), where=both > 0))
+    return np.mean(f1, axis=0)
 
 
 def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, metric: str = "accuracy", labels=None,
@@ -20,7 +34,7 @@ def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, metric: str = "accuracy
     if metric == "accuracy":
         fn, vectorized = _accuracy, True
     elif metric == "macro_f1":
-        fn, vectorized = (lambda t, p: macro_f1(t, p, labels)), False
+        fn, vectorized = (lambda t, p, axis=-1: macro_f1_along(t, p, labels, axis)), True
     else:
         raise ValueError(f"unknown metric {metric!r}; expected accuracy or macro_f1")
     if len(y_true) < 2:

@@ -130,6 +130,20 @@ def test_stats():
     assert mcnemar_exact(a, a)["p_value"] == 1.0
 
 
+def test_vectorised_macro_f1_is_scikit_learns():
+    """The bootstrap's macro-F1 (every resample at once) equals the score's, row by row, absent labels included."""
+    from experiments.evaluation.metrics import macro_f1
+    from reports.stats import macro_f1_along
+    rng = np.random.default_rng(2)
+    t = rng.integers(0, 5, (40, 60))  # labels 5 and 6 never true
+    p = np.where(rng.random((40, 60)) < 0.5, t, rng.integers(0, 6, (40, 60)))  # 6 never predicted either
+    for labels in (None, [0, 1, 2, 3, 4, 5], [2, 6]):
+        got = macro_f1_along(t, p, labels)
+        want = [macro_f1(t[i], p[i], labels) for i in range(len(t))]
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(macro_f1_along(t.T, p.T, axis=0), macro_f1_along(t, p), atol=1e-12)
+
+
 def test_macro_f1_interval_is_drawn_around_the_sets_own_figure():
     """On a set without neutral the score averages over six emotions; so must its interval."""
     from experiments.evaluation.metrics import macro_f1
