@@ -168,3 +168,80 @@ def test_ray_engine_without_ray_names_the_extra(tmp_path, monkeypatch, capsys):
     assert study_main(["clean", "--profile", "smoke", "--out", str(tmp_path / "s"), "--engine", "ray"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pip install -e '.[cluster]'" in err[0]
+
+
+DRIVER = '''
+import os, sys, time
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor
+from experiments.studies.engines import exit_with_driver
+
+def work(pidfile, driver):
+    exit_with_driver(driver, poll=0.1)
+    with open(pidfile + ".tmp", "w") as f:
+        f.write(str(os.getpid()))
+    os.rename(pidfile + ".tmp", pidfile)
+    time.sleep(120)  # a run that would train on
+
+if __name__ == "__main__":
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+        pool.submit(work, sys.argv[1], os.getpid()).result()
+'''
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("State"))
+    except (OSError, StopIteration):
+        return False
+    return "zombie" not in state
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_a_killed_driver_takes_its_local_worker_with_it(tmp_path):
+    """SIGKILL on a study's driver (no handler can run) still ends the spawned worker that trains its run."""
+    import subprocess
+    import sys
+    script, pidfile = tmp_path / "driver.py", tmp_path / "worker.pid"
+    script.write_text(DRIVER)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    driver = subprocess.Popen([sys.executable, str(script), str(pidfile)], env=env)
+    try:
+        deadline = time.time() + 60
+        while not pidfile.exists() and time.time() < deadline:
+            time.sleep(0.1)
+        worker = int(pidfile.read_text())
+        assert _alive(worker)
+        driver.kill()
+        driver.wait()
+        deadline = time.time() + 10
+        while _alive(worker) and time.time() < deadline:
+            time.sleep(0.1)
+        assert not _alive(worker), "the worker outlived its driver"
+    finally:
+        driver.kill()
+
+
+def test_a_local_run_stopped_midway_resumes_from_its_work_folder(synth_csv, tmp_path):
+    """A stopped local study leaves its run's work folder; rerun, the study keeps what that run finished
+    (here its clean model), trains the rest, places the run and removes the work folder. A work folder left
+    by other settings is redone instead."""
+    from experiments.run import main as run_main
+    out = tmp_path / "study"
+    work = out / "maskfer_cnn" / ".seed0.partial"
+    common = ["--profile", "smoke", "--data", str(synth_csv), "--cache-dir", str(tmp_path / "cache"), "--workers", "1",
+              "--no-report", "--test-mask-types", "surgical", "--seed", "0", "--threads", "1"]
+    assert run_main(["clean", *common, "--out", str(work)]) == 0  # what the stopped study had finished
+    made = (work / "clean" / "model.keras").read_bytes(), (work / "clean" / "done.json").read_text()
+    assert study_main(_args(synth_csv, out, "--seeds", "0", "--cpus-per-run", "1")) == 0
+    final = out / "maskfer_cnn" / "seed0"
+    assert ((final / "clean" / "model.keras").read_bytes(), (final / "clean" / "done.json").read_text()) == made
+    assert (final / "masked" / "model.keras").is_file() and (final / "metrics.json").is_file()
+    assert not work.exists()
+
+    stale = tmp_path / "stale"
+    stale_work = stale / "maskfer_cnn" / ".seed0.partial"
+    assert run_main(["clean", *common, "--epochs", "2", "--out", str(stale_work)]) == 0  # other settings
+    assert study_main(_args(synth_csv, stale, "--seeds", "0", "--cpus-per-run", "1")) == 0
+    config = json.loads((stale / "maskfer_cnn" / "seed0" / "config.json").read_text())
+    assert config["config"]["train"]["epochs"] == 1 and not stale_work.exists()

@@ -47,7 +47,10 @@ def outline_probe(fer: FERData, features: np.ndarray, seed: int = 0) -> dict:
     "recall": {emotion: recall}, "train_rows", "test_rows", "features"}."""
     train = fer.usage == USAGES.index("Training")
     test = fer.usage == USAGES.index("PrivateTest")
-    clf = LogisticRegression(max_iter=2000, random_state=seed).fit(features[train], fer.labels[train])
+    # Newton's method with the exact Hessian (multinomial since scikit-learn 1.6): 5 iterations to the optimum
+    # where lbfgs stopped at a looser one after 440 on FER2013's outlines, in a third of the time (BENCHMARKS 11f).
+    clf = LogisticRegression(solver="newton-cholesky", max_iter=100, random_state=seed).fit(
+        features[train], fer.labels[train])
     pred = clf.predict(features[test])
     majority = int(np.bincount(fer.labels[train], minlength=N_CLASSES).argmax())
     recall = recall_score(fer.labels[test], pred, labels=list(range(N_CLASSES)), average=None, zero_division=0)

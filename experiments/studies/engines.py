@@ -1,19 +1,24 @@
 """Where a study's runs execute. The unit of scale-out is the run: each run trains in a fresh process of its
-own (so one run's TensorFlow and Keras state never meets another's), in a temporary folder, and comes back
-as the bytes of its finished run folder; the driver writes that folder in place atomically.
+own (so one run's TensorFlow and Keras state never meets another's) and comes back as the bytes of its
+finished run folder; the driver writes that folder in place atomically.
 
-  local  this machine: `concurrent.futures` processes, one run after another or `parallel` at once
-  ray    Ray tasks with their declared CPUs and GPUs, on this machine or on a cluster (`address`). The
-         prepared data goes through Ray's object store once, so workers need no shared disk and no data file;
-         a task whose worker dies is retried (`max_retries`).
+  local  this machine: `concurrent.futures` processes, one run after another or `parallel` at once. A run
+         trains in a work folder beside its final one (`work_folder`), kept until the run is placed, so a
+         study stopped mid-run resumes it where it stopped; a worker ends itself when the driver is gone.
+  ray    Ray tasks with their declared CPUs and GPUs, on this machine or on a cluster (`address`), each in a
+         temporary folder of its node. The prepared data goes through Ray's object store once, so workers
+         need no shared disk and no data file; a task whose worker dies is retried (`max_retries`).
 """
 from __future__ import annotations
 
 import io
 import multiprocessing as mp
+import os
+import shutil
 import socket
 import tarfile
 import tempfile
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
@@ -21,7 +26,9 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..config import RunConfig
+from ..provenance import check_resume, fingerprint
 from ..run import Prepared, run
+from ..runfolder import RunError
 
 RETRIES = 3  # attempts after a Ray worker dies
 
@@ -59,9 +66,30 @@ def unpack(archive: bytes, folder: Path) -> None:
         tar.extractall(folder, filter="data")
 
 
-def execute(spec: RunSpec, prepared: Prepared, node: str = "") -> Finished:
-    """Run one spec in a temporary folder of this process and return the finished folder (runs in a worker)."""
+def work_folder(folder: Path) -> Path:
+    """Where the local engine trains the run of `folder`: the hidden `.<name>.partial` beside it."""
+    return folder.with_name(f".{folder.name}.partial")
+
+
+def _clear_if_stale(cfg: RunConfig, work: Path, dataset_sha256: str) -> None:
+    """Delete a work folder left by a run with other settings (it cannot be resumed, only redone)."""
+    if work.exists():
+        try:
+            check_resume(cfg, work, {v: fingerprint(cfg, v, dataset_sha256) for v in cfg.variants})
+        except RunError:
+            shutil.rmtree(work)
+
+
+def execute(spec: RunSpec, prepared: Prepared, node: str = "", work: Path | None = None) -> Finished:
+    """Run one spec and return the finished folder (runs in a worker). work: a folder to train in and resume
+    from (an interrupted run's finished variants are reused, its interrupted one resumes at its last epoch);
+    None: a temporary folder of this process."""
     t = time.perf_counter()
+    if work is not None:
+        cfg = replace(spec.cfg, out=str(work))
+        _clear_if_stale(cfg, work, prepared.fer.source_hash)
+        run(cfg, spec.command, prepared)
+        return Finished(_pack(work), time.perf_counter() - t, node or socket.gethostname())
     with tempfile.TemporaryDirectory(prefix="maskfer-run-") as tmp:
         out = Path(tmp) / "run"
         run(replace(spec.cfg, out=str(out)), spec.command, prepared)
@@ -69,11 +97,30 @@ def execute(spec: RunSpec, prepared: Prepared, node: str = "") -> Finished:
     return Finished(archive, time.perf_counter() - t, node or socket.gethostname())
 
 
+def exit_with_driver(driver: int, poll: float = 1.0) -> threading.Thread:
+    """In a local worker: a daemon thread that ends this process (exit status 3) within `poll` seconds of the
+    driver process `driver` going away, however it went (Ctrl-C, SIGTERM, SIGKILL): the worker is then
+    re-parented, so its parent id changes. No run trains on unseen after its study was stopped."""
+    def watch():
+        while os.getppid() == driver:
+            time.sleep(poll)
+        os._exit(3)
+    thread = threading.Thread(target=watch, name="maskfer-driver-watch", daemon=True)
+    thread.start()
+    return thread
+
+
+def _local_execute(spec: RunSpec, prepared: Prepared, driver: int) -> Finished:
+    exit_with_driver(driver)
+    return execute(spec, prepared, work=work_folder(spec.folder))
+
+
 def local(specs: list[RunSpec], prepared: Prepared, parallel: int = 1) -> Iterator[tuple[RunSpec, Finished]]:
-    """Each run in a fresh spawned process, `parallel` at once; yields each as it finishes."""
+    """Each run in a fresh spawned process, `parallel` at once, in its `work_folder`; yields each as it
+    finishes."""
     ctx = mp.get_context("spawn")
     with ProcessPoolExecutor(parallel, mp_context=ctx, max_tasks_per_child=1) as pool:
-        futures = {pool.submit(execute, spec, prepared): spec for spec in specs}
+        futures = {pool.submit(_local_execute, spec, prepared, os.getpid()): spec for spec in specs}
         for f in as_completed(futures):
             yield futures[f], f.result()
 

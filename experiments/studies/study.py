@@ -6,7 +6,7 @@
 
 The driver loads and masks the data once (`run.prepare`, cached as for a run) and hands it to every run.
 A finished run folder whose models match the study's settings is never run again, so rerunning a study
-resumes it.
+resumes it; on the local engine a run stopped midway resumes too (from its work folder, `.seed<k>.partial`).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from ..run import prepare
 from ..runfolder import RunError, atomic_json, read_json
 from ..training.config import MODEL_NAMES, check, check_choice
 from . import summary
-from .engines import ENGINES, Finished, RunSpec, unpack
+from .engines import ENGINES, Finished, RunSpec, unpack, work_folder
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,7 @@ def run_study(study: StudyConfig, command: str = "") -> dict:
               {"address": study.address, "cpus": study.cpus_per_run, "gpus": study.gpus_per_run})
     for spec, result in engine(todo, prepared, **kwargs):
         _place(result, spec.folder)
+        shutil.rmtree(work_folder(spec.folder), ignore_errors=True)  # the local engine's, now placed
         walls[(spec.model, spec.seed)] = {"model": spec.model, "seed": spec.seed, "seconds": result.seconds,
                                           "node": result.node}
         print(f"study: {spec.model} seed {spec.seed} done in {result.seconds / 60:.1f} min on {result.node}",
