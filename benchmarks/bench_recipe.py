@@ -9,6 +9,10 @@ $MASKFER_CACHE_DIR) and validates on masked PublicTest; init= a clean saved mode
 clean_init and distill; distill also uses that model as the teacher on the clean twin of each row);
 teacher=PATH[,PATH...] distils from those clean saved models instead (their probabilities averaged: an ensemble
 teacher stronger than the starting point).
+ema=M (e.g. 0.999) keeps an exponential moving average of the weights (Keras's `use_ema`; training itself is
+unchanged) and swa_from=E a plain average of the weights at the end of epochs E..last (SWA); at the end each
+average is scored on PublicTest like the saved model (BatchNorm statistics recomputed, test-time views), beside
+the run's own best epoch.
 Writes the training folder and model.keras to $TMPDIR/maskfer-recipe/NAME and a JSON line to stdout.
 """
 import json
@@ -27,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def parse(argv):
     from experiments.config import AugmentConfig, TrainConfig, TransferConfig
     groups = {c: {} for c in (TrainConfig, AugmentConfig, TransferConfig)}
-    extra = {"variant": "clean", "init": None, "teacher": None, "bn_check": "0"}
+    extra = {"variant": "clean", "init": None, "teacher": None, "bn_check": "0", "ema": "0", "swa_from": "0"}
     for a in argv:
         k, v = a.split("=", 1)
         if k in extra:
@@ -71,6 +75,11 @@ def main():
     if extra["bn_check"] == "1":  # why the validation curve swings: BatchNorm's running statistics?
         import experiments.training.train as train_mod
         train_mod.EpochLine = bn_checker(tr, va, cfg.crop)
+    averages = {}
+    if float(extra["ema"]) or int(extra["swa_from"]):
+        import experiments.training.train as train_mod
+        train_mod._optimizer = with_ema(train_mod._optimizer, float(extra["ema"]))
+        train_mod.EpochLine = averager(tr, va, cfg, int(extra["swa_from"]), bool(float(extra["ema"])), averages)
     m = train_model(tr, va, cfg, out, verbose=1, init=init, teacher=teacher, transfer=transfer)
     dt = time.time() - t
     m.save(out / "model.keras")
@@ -78,12 +87,59 @@ def main():
     print(json.dumps({"name": name, "settings": sys.argv[2:], "train_s": round(dt),
                       "val_centre_best": info["best_val_accuracy_centre_crop"],
                       "val_saved_model": info["val_accuracy_saved_model"], "views": cfg.views,
-                      "precision": info["precision"], "cpu": info["cpu"]}), flush=True)
+                      "precision": info["precision"], "cpu": info["cpu"], **averages}), flush=True)
     for views in ("centre", "five", "ten"):  # the same weights with each view set
         from experiments.model.views import with_views
         backbone = m.get_layer("backbone")
         p = predict_proba(with_views(backbone, views), va.images)
         print(json.dumps({"name": name, "views": views, "val": float((p.argmax(1) == va.labels).mean())}), flush=True)
+
+
+def with_ema(make_optimizer, momentum):
+    """train._optimizer, with Keras's weight EMA switched on (fit swaps the averages in at its end)."""
+    def make(cfg, rate):
+        opt = make_optimizer(cfg, rate)
+        if momentum:
+            opt.use_ema, opt.ema_momentum, opt.ema_overwrite_frequency = True, momentum, None
+        return opt
+    return make
+
+
+def averager(tr, va, cfg, swa_from, ema, results):
+    """An EpochLine that also keeps the SWA mean of the weights (epochs swa_from.. on) and, when training ends,
+    scores the EMA weights (which fit has just put in the model) and the SWA weights on PublicTest, each as
+    the saved model would be: a float32 copy, BatchNorm recomputed on the same training crops, the views."""
+    import numpy as np
+    from experiments.model.views import with_views
+    from experiments.model.inference import predict_proba
+    from experiments.training.precisebn import recompute_batchnorm, stats_sample
+    from experiments.training.train import EpochLine, _in_float32
+    stats_x = stats_sample(tr.images, cfg.crop, seed=cfg.seed)
+
+    def score(model, weights):
+        copy = _in_float32(model, cfg)
+        copy = copy if copy is not model else model.__class__.from_config(model.get_config())
+        copy.set_weights(weights)
+        recompute_batchnorm(copy, stats_x)
+        return float((predict_proba(with_views(copy, cfg.views), va.images).argmax(1) == va.labels).mean())
+
+    class Average(EpochLine):
+        swa, n = None, 0
+
+        def on_epoch_end(self, epoch, logs=None):
+            super().on_epoch_end(epoch, logs)
+            if swa_from and epoch + 1 >= swa_from:
+                w = [np.array(v) for v in self.model.get_weights()]
+                self.n += 1
+                self.swa = w if self.swa is None else [a + (b - a) / self.n for a, b in zip(self.swa, w)]
+
+        def on_train_end(self, logs=None):
+            if ema:
+                results["val_ema"] = score(self.model, self.model.get_weights())
+            if self.swa is not None:
+                results["val_swa"], results["swa_epochs"] = score(self.model, self.swa), self.n
+            print(f"      averages: {results}", flush=True)
+    return Average
 
 
 def bn_checker(tr, va, crop, batches=40):

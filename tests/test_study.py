@@ -230,7 +230,7 @@ def test_a_local_run_stopped_midway_resumes_from_its_work_folder(synth_csv, tmp_
     out = tmp_path / "study"
     work = out / "maskfer_cnn" / ".seed0.partial"
     common = ["--profile", "smoke", "--data", str(synth_csv), "--cache-dir", str(tmp_path / "cache"), "--workers", "1",
-              "--no-report", "--test-mask-types", "surgical", "--seed", "0", "--threads", "1"]
+              "--no-report", "--test-mask-types", "surgical", "--seed", "0"]
     assert run_main(["clean", *common, "--out", str(work)]) == 0  # what the stopped study had finished
     made = (work / "clean" / "model.keras").read_bytes(), (work / "clean" / "done.json").read_text()
     assert study_main(_args(synth_csv, out, "--seeds", "0", "--cpus-per-run", "1")) == 0
