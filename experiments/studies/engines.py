@@ -85,15 +85,12 @@ def execute(spec: RunSpec, prepared: Prepared, node: str = "", work: Path | None
     from (an interrupted run's finished variants are reused, its interrupted one resumes at its last epoch);
     None: a temporary folder of this process."""
     t = time.perf_counter()
-    if work is not None:
-        cfg = replace(spec.cfg, out=str(work))
-        _clear_if_stale(cfg, work, prepared.fer.source_hash)
-        run(cfg, spec.command, prepared)
-        return Finished(_pack(work), time.perf_counter() - t, node or socket.gethostname())
     with tempfile.TemporaryDirectory(prefix="maskfer-run-") as tmp:
-        out = Path(tmp) / "run"
-        run(replace(spec.cfg, out=str(out)), spec.command, prepared)
-        archive = _pack(out)
+        cfg = replace(spec.cfg, out=str(work or Path(tmp) / "run"))
+        if work is not None:
+            _clear_if_stale(cfg, work, prepared.fer.source_hash)
+        run(cfg, spec.command, prepared)
+        archive = _pack(Path(cfg.out))
     return Finished(archive, time.perf_counter() - t, node or socket.gethostname())
 
 
