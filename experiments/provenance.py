@@ -39,7 +39,10 @@ def versions() -> dict:
 def fingerprint(cfg: RunConfig, variant: str, dataset_sha256: str) -> dict:
     """What determines `variant`'s model: the training recipe, the rows, the training masks (for variants
     that see masks) and the library versions. JSON-ready."""
-    fp = {"train": asdict(cfg.train), "precision": resolve_precision(cfg.train.precision),
+    train = asdict(cfg.train)
+    if not cfg.train.augment.erasing:  # a later option: runs made without it record no such field
+        del train["augment"]["erasing"]
+    fp = {"train": train, "precision": resolve_precision(cfg.train.precision),
           "dataset_sha256": dataset_sha256, "limit_rows": cfg.limit_rows, "sources": list(C.sources(variant)),
           "versions": {n: v for n in MODEL_LIBRARIES if (v := _version(n))}}
     if C.uses_masks(variant):

@@ -284,6 +284,8 @@ def parse_args(argv: list[str] | None) -> RunConfig:
     p.add_argument("--seed", type=int, help="initial weights, shuffling and augmentation")
     p.add_argument("--class-weights", action="store_true", default=None, help="inverse-frequency class weights")
     p.add_argument("--crop", type=int, help="training crop side in pixels, random position (48 = no crop)")
+    p.add_argument("--erasing", type=float, help="probability of erasing one random patch of each training crop "
+                   "(Keras RandomErasing; default 0 = off)")
     p.add_argument("--views", choices=VIEWS, help="test-time views averaged inside the saved model: the centre "
                    "crop and its mirror, centre and four corners, or those ten with mirrors")
     p.add_argument("--precision", choices=PRECISIONS,
@@ -322,7 +324,7 @@ def parse_args(argv: list[str] | None) -> RunConfig:
 
 # The option that sets each checked config field, for the CLI's messages (the configs check the values).
 OPTIONS = {"epochs": "--epochs", "width": "--width", "batch_size": "--batch-size", "crop": "--crop",
-           "views": "--views", "precision": "--precision", "model": "--model",
+           "erasing": "--erasing", "views": "--views", "precision": "--precision", "model": "--model",
            "transfer.method": "--masked-start", "transfer.epochs": "--finetune-epochs",
            "transfer.alpha": "--distill-weight", "transfer.temperature": "--distill-temperature",
            "train_mask_types": "--train-mask-types", "test_mask_types": "--test-mask-types",
@@ -339,6 +341,8 @@ def _config(a: argparse.Namespace) -> RunConfig:
     train = profile_config(a.profile, epochs=a.epochs, model=a.model, width=a.width, batch_size=a.batch_size,
                            seed=a.seed, class_weights=a.class_weights, crop=a.crop, views=a.views,
                            precision=a.precision)
+    if a.erasing is not None:
+        train = replace(train, augment=replace(train.augment, erasing=a.erasing))
     transfer = replace(TRANSFER[a.profile], **{k: v for k, v in (
         ("method", a.masked_start), ("epochs", a.finetune_epochs), ("alpha", a.distill_weight),
         ("temperature", a.distill_temperature)) if v is not None})

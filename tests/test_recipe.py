@@ -10,7 +10,7 @@ import pytest
 from datasets import FERData
 from experiments import conditions as C
 from experiments.backend import keras
-from experiments.config import RunConfig, TrainConfig, TransferConfig
+from experiments.config import AugmentConfig, RunConfig, TrainConfig, TransferConfig
 from experiments.model.architectures import build_model
 from experiments.model.inference import load_model, predict_proba
 from experiments.model.views import crop_offsets, with_views
@@ -198,6 +198,7 @@ def test_distill_run_retrains_only_the_masked_model(smoke_run, tmp_path, capsys)
 
 
 @pytest.mark.parametrize("args, needle", [(["--crop", "60"], "--crop"), (["--distill-weight", "2"], "--distill-weight"),
+                                          (["--erasing", "1.5"], "--erasing must be 0..1"),
                                           (["--precision", "half"], "--precision"),
                                           (["--finetune-epochs", "0"], "--finetune-epochs"),
                                           (["--distill-temperature", "0"], "--distill-temperature must be positive"),
@@ -209,3 +210,35 @@ def test_recipe_options_are_checked(args, needle, capsys):
     with pytest.raises(SystemExit) as e:
         main(["clean", "masked", *args])
     assert e.value.code == 2 and needle in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("erasing", [0.0, 0.5, 1.0])
+def test_random_erasing_alters_the_asked_share_of_training_crops(erasing):
+    flat = np.full((256, 48, 48), 128, np.uint8)  # any erased patch (noise) shows against a flat grey
+    augment = AugmentConfig(0, 0, 0, 0, False, erasing=erasing)
+    x, _ = next(iter(train_dataset(flat, np.zeros(256, int), 256, seed=3, augment=augment, crop=40)))
+    altered = (np.abs(x.numpy()[..., 0] - 128) > 0.5).any(axis=(1, 2))
+    assert x.shape == (256, 40, 40, 1)
+    assert abs(altered.mean() - erasing) < 0.1
+    if erasing:  # the patch is a part of the crop, never all of it
+        share = (np.abs(x.numpy()[altered, ..., 0] - 128) > 0.5).mean(axis=(1, 2))
+        assert share.max() < 0.9
+
+
+def test_erasing_enters_the_fingerprint_only_when_used():
+    from experiments.provenance import fingerprint
+    plain = RunConfig(variants=("clean",), train=TrainConfig())
+    erased = RunConfig(variants=("clean",), train=TrainConfig(augment=AugmentConfig(erasing=0.25)))
+    assert "erasing" not in fingerprint(plain, C.CLEAN, "sha")["train"]["augment"]  # as runs made before it record
+    assert fingerprint(erased, C.CLEAN, "sha")["train"]["augment"]["erasing"] == 0.25
+
+
+def test_squeeze_excitation_gates_every_stage_and_keeps_the_model_contract():
+    plain = build_model("maskfer_cnn", width=8, side=40)
+    se = build_model("maskfer_se", width=8, side=40)
+    gates = [layer.name for layer in se.layers if layer.name.endswith("_gate")]
+    assert gates == ["s1_se_gate", "s2_se_gate", "s3_se_gate"]
+    assert se.count_params() > plain.count_params()
+    p = se.predict(np.random.default_rng(0).uniform(0, 255, (4, 40, 40, 1)).astype("float32"), verbose=0)
+    assert p.shape == (4, 7) and p.dtype == np.float32
+    np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-5)

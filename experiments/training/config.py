@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-MODEL_NAMES = ("maskfer_cnn", "report_cnn", "resnet_small")  # the registry in experiments.model.architectures
+MODEL_NAMES = ("maskfer_cnn", "maskfer_se", "report_cnn", "resnet_small")  # the registry in experiments.model.architectures
 VIEWS = ("centre", "five", "ten")  # test-time views: the centre crop; + four corners; each also mirrored
 PRECISIONS = ("auto", "float32", "bfloat16")
 TRANSFER_METHODS = ("scratch", "clean_init", "distill")
@@ -43,10 +43,12 @@ class AugmentConfig:
     height_shift_range: float = 0.0
     zoom_range: float = 0.05
     horizontal_flip: bool = True
+    erasing: float = 0.0            # probability of erasing one random patch (Keras RandomErasing), after the crop
 
     def __post_init__(self):
         for name in ("rotation_range", "width_shift_range", "height_shift_range", "zoom_range"):
             check(getattr(self, name) >= 0, name, f"must be 0 or more, got {getattr(self, name)}")
+        check(0 <= self.erasing <= 1, "erasing", f"must be 0..1, got {self.erasing}")
 
 
 @dataclass(frozen=True)

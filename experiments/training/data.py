@@ -64,7 +64,10 @@ def train_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, seed:
         raise ValueError(f"teacher has {len(teacher)} rows for {len(labels)} images")
     ds = tf.data.Dataset.from_tensor_slices((images[..., None], labels.astype(np.int32)) + extra)
     ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
-    aug = augmenter(augment or AugmentConfig(0, 0, 0, 0, False), seed, crop)
+    augment = augment or AugmentConfig(0, 0, 0, 0, False)
+    aug = augmenter(augment, seed, crop)
+    erase = (layers.RandomErasing((augment.erasing, augment.erasing), fill_value=None, value_range=(0, 255),
+                                  seed=seed + 4) if augment.erasing else None)
     table = tf.constant(weights) if weights is not None else None
 
     def prepare(x, y, *soft):
@@ -72,6 +75,8 @@ def train_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, seed:
         for layer in aug:
             x = layer(x, training=True)
         x = centre_crop(tf.clip_by_value(x, 0.0, 255.0), crop)
+        if erase is not None:
+            x = erase(x, training=True)
         target = tf.one_hot(y, N_CLASSES)
         if soft:
             target = tf.concat([target, soft[0]], axis=1)
