@@ -36,12 +36,19 @@ def versions() -> dict:
     return out
 
 
+# TrainConfig fields added after runs were made; those runs had them at 0 (off), so a 0 is left out of a
+# fingerprint and an old run's fingerprint still matches.
+LATER_FIELDS = (("augment", "erasing"), ("train", "validate_from"))
+
+
 def fingerprint(cfg: RunConfig, variant: str, dataset_sha256: str) -> dict:
     """What determines `variant`'s model: the training recipe, the rows, the training masks (for variants
     that see masks) and the library versions. JSON-ready."""
     train = asdict(cfg.train)
-    if not cfg.train.augment.erasing:  # a later option: runs made without it record no such field
-        del train["augment"]["erasing"]
+    for owner, key in LATER_FIELDS:  # at the value runs made before they existed had, they are not recorded
+        fields = train["augment"] if owner == "augment" else train
+        if not fields[key]:
+            del fields[key]
     fp = {"train": train, "precision": resolve_precision(cfg.train.precision),
           "dataset_sha256": dataset_sha256, "limit_rows": cfg.limit_rows, "sources": list(C.sources(variant)),
           "versions": {n: v for n in MODEL_LIBRARIES if (v := _version(n))}}

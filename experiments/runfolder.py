@@ -159,10 +159,12 @@ def load_occlusion(run: Path) -> dict[str, np.ndarray] | None:
 
 
 def read_history(path: Path) -> dict[str, list[float]] | None:
-    """history.csv's columns loss, accuracy, val_loss, val_accuracy, learning_rate (None if no file)."""
+    """history.csv's columns loss, accuracy, val_loss, val_accuracy, learning_rate, one value per epoch
+    (NaN where an epoch has none: PublicTest is scored only from `TrainConfig.validate_from`); None if no file."""
     if not Path(path).exists():
         return None
     with open(path) as f:
         rows = list(csv.DictReader(f))
     keys = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
-    return {k: [float(r[k]) for r in rows if r.get(k) not in (None, "")] for k in keys}
+    values = {k: [float(r[k]) if r.get(k) not in (None, "") else float("nan") for r in rows] for k in keys}
+    return {k: v if any(x == x for x in v) else [] for k, v in values.items()}  # a column never filled: []

@@ -225,12 +225,14 @@ def test_random_erasing_alters_the_asked_share_of_training_crops(erasing):
         assert share.max() < 0.9
 
 
-def test_erasing_enters_the_fingerprint_only_when_used():
+def test_later_fields_enter_the_fingerprint_only_when_used():
     from experiments.provenance import fingerprint
-    plain = RunConfig(variants=("clean",), train=TrainConfig())
-    erased = RunConfig(variants=("clean",), train=TrainConfig(augment=AugmentConfig(erasing=0.25)))
-    assert "erasing" not in fingerprint(plain, C.CLEAN, "sha")["train"]["augment"]  # as runs made before it record
-    assert fingerprint(erased, C.CLEAN, "sha")["train"]["augment"]["erasing"] == 0.25
+    old = RunConfig(variants=("clean",), train=TrainConfig(validate_from=0.0))
+    new = RunConfig(variants=("clean",), train=TrainConfig(validate_from=0.5, augment=AugmentConfig(erasing=0.25)))
+    assert "erasing" not in fingerprint(old, C.CLEAN, "sha")["train"]["augment"]  # as runs made before them record
+    assert "validate_from" not in fingerprint(old, C.CLEAN, "sha")["train"]
+    assert fingerprint(new, C.CLEAN, "sha")["train"]["augment"]["erasing"] == 0.25
+    assert fingerprint(new, C.CLEAN, "sha")["train"]["validate_from"] == 0.5
 
 
 def test_squeeze_excitation_gates_every_stage_and_keeps_the_model_contract():
@@ -242,3 +244,20 @@ def test_squeeze_excitation_gates_every_stage_and_keeps_the_model_contract():
     p = se.predict(np.random.default_rng(0).uniform(0, 255, (4, 40, 40, 1)).astype("float32"), verbose=0)
     assert p.shape == (4, 7) and p.dtype == np.float32
     np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-5)
+
+
+def test_publictest_is_scored_from_validate_from_on(tmp_path):
+    from experiments.runfolder import read_history
+    from experiments.training.train import first_validated_epoch, train_model
+    split = _split(64)
+    cfg = TrainConfig(epochs=4, batch_size=32, width=8, warmup_epochs=0.0, crop=40, validate_from=0.5,
+                      jit_compile=False, precision="float32")
+    assert first_validated_epoch(cfg) == 2 and first_validated_epoch(TrainConfig(epochs=1)) == 0
+    train = split[(C.CLEAN, "Training")]
+    val = FERData(train.images[:32], train.labels[:32], np.ones(32, np.uint8), np.arange(32), "v")
+    train_model(train, val, cfg, tmp_path, verbose=0)
+    h = read_history(tmp_path / "history.csv")
+    assert len(h["loss"]) == len(h["val_accuracy"]) == 4  # one value per epoch, NaN where none was scored
+    assert np.isnan(h["val_accuracy"][:2]).all() and not np.isnan(h["val_accuracy"][2:]).any()
+    record = json.loads((tmp_path / "train.json").read_text())
+    assert record["best_val_accuracy_centre_crop"] == max(h["val_accuracy"][2:])

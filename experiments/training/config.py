@@ -69,6 +69,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     class_weights: bool = False     # "balanced" sample weights for the class imbalance
     patience: int = 0               # early stopping on validation accuracy; 0 = run the whole schedule
+    validate_from: float = 0.5      # PublicTest scored (and the best epoch kept) from this share of the schedule on
     crop: int = 40                  # training crop side (random position); 48 = no crop
     views: str = "centre"           # test-time views inside the saved model: centre | five | ten
     precision: str = "auto"         # auto (bfloat16 where the CPU has it) | float32 | bfloat16
@@ -87,6 +88,7 @@ class TrainConfig:
         check(0 <= self.dropout < 1, "dropout", f"must be 0..1 (1 excluded), got {self.dropout}")
         check(0 <= self.label_smoothing < 1, "label_smoothing", f"must be 0..1 (1 excluded), got {self.label_smoothing}")
         check(self.patience >= 0, "patience", f"must be 0 or more, got {self.patience}")
+        check(0 <= self.validate_from < 1, "validate_from", f"must be 0..1 (1 excluded), got {self.validate_from}")
 
 
 @dataclass(frozen=True)

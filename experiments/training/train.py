@@ -68,6 +68,12 @@ class DistillationLoss(keras.losses.Loss):
                 "label_smoothing": self.label_smoothing}
 
 
+def first_validated_epoch(cfg: TrainConfig) -> int:
+    """The first epoch (0-based) scored on PublicTest: `validate_from` of the way through the schedule, and
+    never after the last epoch."""
+    return min(int(cfg.validate_from * cfg.epochs), cfg.epochs - 1)
+
+
 class LogLearningRate(keras.callbacks.Callback):
     """Adds the rate in force at the end of each epoch to the logs (history.csv's `learning_rate`)."""
 
@@ -220,7 +226,8 @@ def train_model(train: FERData, val: FERData, cfg: TrainConfig, out_dir: str | P
                       jit_compile=cfg.jit_compile and precision == "float32")
     history = out / HISTORY
     callbacks = [
-        PreciseBatchNorm(stats_sample(train.images, cfg.crop, seed=cfg.seed), val_x, val.labels),
+        PreciseBatchNorm(stats_sample(train.images, cfg.crop, seed=cfg.seed), val_x, val.labels,
+                         first_epoch=first_validated_epoch(cfg)),
         LogLearningRate(),
         HistoryFile(history),
         BestCheckpoint(out / "best.keras", _best_so_far(history)),
