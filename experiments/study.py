@@ -19,7 +19,7 @@ from .config import ConfigError
 from .run import OPTIONS, parse_args as parse_run_args
 from .runfolder import RunError
 from .studies.study import StudyConfig, run_study
-from .training.config import MODEL_NAMES
+from .training.config import MODEL_NAMES, TrainConfig
 
 STUDY_OPTIONS = {"seeds": "--seeds", "models": "--models", "engine": "--engine", "parallel": "--parallel",
                  "address": "--address", "cpus_per_run": "--cpus-per-run", "gpus_per_run": "--gpus-per-run"}
@@ -33,7 +33,7 @@ def parse_args(argv: list[str] | None) -> StudyConfig:
     p = argparse.ArgumentParser(prog="python -m experiments.study", description=__doc__, allow_abbrev=False,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="*", default=None, help="training seeds, one run each (default 0)")
-    p.add_argument("--models", nargs="+", default=["maskfer_cnn"], metavar="MODEL",
+    p.add_argument("--models", nargs="+", default=[TrainConfig.model], metavar="MODEL",
                    help=f"architectures, each with every seed: {', '.join(MODEL_NAMES)}")
     p.add_argument("--out", required=True, help="the study folder; rerunning into it resumes")
     p.add_argument("--engine", default="local", help="local (default) or ray")

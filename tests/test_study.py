@@ -43,22 +43,22 @@ def ray_local():
 
 def test_local_study_writes_runs_summary_and_report(local_study):
     for seed in (0, 1):
-        run = local_study / "maskfer_cnn" / f"seed{seed}"
+        run = local_study / "maskfer_se" / f"seed{seed}"
         config = json.loads((run / "config.json").read_text())
         assert config["config"]["train"]["seed"] == seed and config["threads"] == {"intra_op": 1, "inter_op": 1}
         assert (run / "clean" / "model.keras").is_file() and (run / "metrics.json").is_file()
     study = json.loads((local_study / "study.json").read_text())
-    assert [(r["model"], r["seed"]) for r in study["runs"]] == [("maskfer_cnn", 0), ("maskfer_cnn", 1)]
+    assert [(r["model"], r["seed"]) for r in study["runs"]] == [("maskfer_se", 0), ("maskfer_se", 1)]
     assert {(c["train"], c["test"]) for c in study["cells"]} == {
         (t, s) for t in ("majority", "clean", "masked") for s in ("clean", "masked", "masked:rigid", "masked:surgical")}
     for c in study["cells"]:  # each cell's seeds are the runs' own figures
         for seed, value in c["accuracy"]["per_seed"].items():
-            metrics = json.loads((local_study / "maskfer_cnn" / f"seed{seed}" / "metrics.json").read_text())
+            metrics = json.loads((local_study / "maskfer_se" / f"seed{seed}" / "metrics.json").read_text())
             assert value == next(r["accuracy"] for r in metrics["results"]
                                  if (r["train"], r["test"]) == (c["train"], c["test"]))
     assert {e["effect"] for e in study["effects"]} == {"mask_cost", "masked_gain"}
     html = (local_study / "report.html").read_text()
-    assert "masks cost the clean model" in html and "maskfer_cnn/seed1" in html and "paired t" in html
+    assert "masks cost the clean model" in html and "maskfer_se/seed1" in html and "paired t" in html
 
 
 def test_rerunning_a_study_redoes_no_finished_run(local_study, synth_csv, monkeypatch, capsys):
@@ -124,7 +124,7 @@ def test_a_worker_killed_mid_run_is_retried(synth_csv, tmp_path, ray_local, caps
     thread.join()
     assert killed, "no running worker was found to kill"
     assert rc == 0 and json.loads((out / "study.json").read_text())["runs"][0]["seed"] == 3
-    assert (out / "maskfer_cnn" / "seed3" / "metrics.json").is_file()
+    assert (out / "maskfer_se" / "seed3" / "metrics.json").is_file()
 
 
 def test_numbers_by_hand():
@@ -228,20 +228,20 @@ def test_a_local_run_stopped_midway_resumes_from_its_work_folder(synth_csv, tmp_
     by other settings is redone instead."""
     from experiments.run import main as run_main
     out = tmp_path / "study"
-    work = out / "maskfer_cnn" / ".seed0.partial"
+    work = out / "maskfer_se" / ".seed0.partial"
     common = ["--profile", "smoke", "--data", str(synth_csv), "--cache-dir", str(tmp_path / "cache"), "--workers", "1",
               "--no-report", "--test-mask-types", "surgical", "--seed", "0"]
     assert run_main(["clean", *common, "--out", str(work)]) == 0  # what the stopped study had finished
     made = (work / "clean" / "model.keras").read_bytes(), (work / "clean" / "done.json").read_text()
     assert study_main(_args(synth_csv, out, "--seeds", "0", "--cpus-per-run", "1")) == 0
-    final = out / "maskfer_cnn" / "seed0"
+    final = out / "maskfer_se" / "seed0"
     assert ((final / "clean" / "model.keras").read_bytes(), (final / "clean" / "done.json").read_text()) == made
     assert (final / "masked" / "model.keras").is_file() and (final / "metrics.json").is_file()
     assert not work.exists()
 
     stale = tmp_path / "stale"
-    stale_work = stale / "maskfer_cnn" / ".seed0.partial"
+    stale_work = stale / "maskfer_se" / ".seed0.partial"
     assert run_main(["clean", *common, "--epochs", "2", "--out", str(stale_work)]) == 0  # other settings
     assert study_main(_args(synth_csv, stale, "--seeds", "0", "--cpus-per-run", "1")) == 0
-    config = json.loads((stale / "maskfer_cnn" / "seed0" / "config.json").read_text())
+    config = json.loads((stale / "maskfer_se" / "seed0" / "config.json").read_text())
     assert config["config"]["train"]["epochs"] == 1 and not stale_work.exists()

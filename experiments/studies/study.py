@@ -21,7 +21,7 @@ from ..config import RunConfig
 from ..provenance import check_resume, fingerprint
 from ..run import prepare
 from ..runfolder import RunError, atomic_json, read_json
-from ..training.config import MODEL_NAMES, check, check_choice
+from ..training.config import MODEL_NAMES, TrainConfig, check, check_choice
 from . import summary
 from .engines import ENGINES, Finished, RunSpec, unpack, work_folder
 
@@ -36,7 +36,7 @@ class StudyConfig:
     out: str
     base: RunConfig
     seeds: tuple[int, ...] = (0,)
-    models: tuple[str, ...] = ("maskfer_cnn",)
+    models: tuple[str, ...] = (TrainConfig.model,)
     engine: str = "local"
     parallel: int = 1
     address: str | None = None

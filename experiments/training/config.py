@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-MODEL_NAMES = ("maskfer_cnn", "maskfer_se", "report_cnn", "resnet_small")  # the registry in experiments.model.architectures
+MODEL_NAMES = ("maskfer_se", "maskfer_cnn", "report_cnn", "resnet_small")  # the registry in experiments.model.architectures
 VIEWS = ("centre", "five", "ten")  # test-time views: the centre crop; + four corners; each also mirrored
 PRECISIONS = ("auto", "float32", "bfloat16")
 TRANSFER_METHODS = ("scratch", "clean_init", "distill")
@@ -55,8 +55,8 @@ class AugmentConfig:
 class TrainConfig:
     """One shared recipe, used unchanged for every variant."""
 
-    model: str = "maskfer_cnn"
-    width: int = 48                 # maskfer_cnn / resnet_small base width (ignored by report_cnn)
+    model: str = "maskfer_se"
+    width: int = 48                 # maskfer_se / maskfer_cnn / resnet_small base width (ignored by report_cnn)
     epochs: int = 36
     batch_size: int = 128
     optimizer: str = "sgd"          # "sgd" (Nesterov momentum) or "adam"
