@@ -69,7 +69,7 @@ def maskfer_cnn(width: int = 64, dropout: float = 0.3, side: int = SIDE, se: boo
 
 
 def maskfer_se(width: int = 48, dropout: float = 0.3, side: int = SIDE) -> keras.Model:
-    """`maskfer_cnn` with a squeeze-and-excitation gate after each of its three stages (+1.2% parameters)."""
+    """`maskfer_cnn` with a squeeze-and-excitation gate after each of its three stages (+1.9% parameters)."""
     return maskfer_cnn(width, dropout, side, se=True)
 
 
