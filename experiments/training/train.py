@@ -95,9 +95,10 @@ class EpochLine(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
+        val = f"{logs['val_accuracy']:.4f}" if "val_accuracy" in logs else "not scored yet"
         print(f"      epoch {epoch + 1}/{self.epochs}: loss {logs.get('loss', float('nan')):.4f}, "
-              f"accuracy {logs.get('accuracy', float('nan')):.4f}, val_accuracy "
-              f"{logs.get('val_accuracy', float('nan')):.4f}, {time.perf_counter() - self.t:.0f} s", flush=True)
+              f"accuracy {logs.get('accuracy', float('nan')):.4f}, val_accuracy {val}, "
+              f"{time.perf_counter() - self.t:.0f} s", flush=True)
 
 
 def check_no_private(*parts: FERData) -> None:
