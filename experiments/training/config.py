@@ -103,7 +103,7 @@ class TransferConfig:
     """
 
     method: str = "clean_init"
-    epochs: int = 14
+    epochs: int = 20
     learning_rate: float = 0.02
     alpha: float = 0.5
     temperature: float = 4.0
