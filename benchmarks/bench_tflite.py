@@ -7,11 +7,11 @@ import sys
 import time
 
 import numpy as np
-import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
 
 
 def latency_ms(path: str, calls: int = 200, threads: int = 1) -> tuple[float, float]:
-    interp = tf.lite.Interpreter(model_path=path, num_threads=threads)
+    interp = Interpreter(model_path=path, num_threads=threads)
     interp.allocate_tensors()
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
     faces = np.random.default_rng(0).integers(0, 256, (calls + 20, 1, 48, 48, 1)).astype(np.float32)

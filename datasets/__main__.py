@@ -5,11 +5,10 @@ import argparse
 import json
 import sys
 
-from masking.prepare import parse_split, prepare_photos  # the one step back: faces are found by masking's dlib
-
-from .cli import exit_code
-from .engine import ENGINES, Engine
 from . import EMOTIONS, USAGES, load_dataset, make_synthetic, write_fer_csv
+from .cli import build_or_exit, exit_code
+from .engine import ENGINES, Engine
+from .prepare import parse_split, prepare_photos
 
 
 def _info(args) -> int:
@@ -37,8 +36,7 @@ def _synth(args) -> int:
 
 
 def _prepare(args) -> int:
-    prepare_photos(args.photos, args.out, parse_split(args.split), args.seed,
-                   Engine(args.engine, args.workers, args.address))
+    prepare_photos(args.photos, args.out, parse_split(args.split), args.seed, args.engine_config)
     return 0
 
 
@@ -67,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=0, help="local engine: processes (default: one per core)")
     p.set_defaults(func=_prepare)
     args = parser.parse_args(argv)
-    return exit_code(lambda: args.func(args), ValueError, OSError)  # DatasetError is a ValueError
+    if args.command == "prepare":
+        args.engine_config = build_or_exit(parser, lambda: Engine(args.engine, args.workers, args.address))
+    return exit_code(lambda: args.func(args))
 
 
 if __name__ == "__main__":

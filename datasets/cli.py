@@ -1,17 +1,49 @@
-"""The one error tail every maskfer CLI shares: bad input is one `error: ...` line on stderr and exit code 2."""
+"""What every maskfer CLI shares: bad input is one `error: ...` line on stderr and exit code 2, and a bad
+option value is reported under the option's name.
+
+Bad input is one of `INPUT_ERRORS`: a malformed dataset (`DatasetError`), a config value out of range
+(`ConfigError`), any other input a command refuses (`InputError`: a missing model, a folder that is not a run
+folder) or a file the system refuses (`OSError`). Anything else is a bug and keeps its traceback.
+"""
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import Callable
 
+from .checks import ConfigError
+from .fer2013 import DatasetError
+
+
+class InputError(ValueError):
+    """Input a command refuses that is neither a dataset row nor a config value; the message names the file or
+    option."""
+
+
+INPUT_ERRORS = (DatasetError, ConfigError, InputError, OSError)
+
 
 def exit_code(body: Callable[[], int | None], *errors: type[BaseException]) -> int:
-    """Run a CLI's body and return its exit code (0 when it returns None). An exception of one of `errors`
-    (bad input: its message names the file, line or option) is printed as `error: <message>` on stderr and
-    gives 2; any other exception propagates (a bug, with its traceback)."""
+    """Run a CLI's body and return its exit code (0 when it returns None). An exception of `INPUT_ERRORS` or
+    of `errors` (bad input: its message names the file, line or option) is printed as `error: <message>` on
+    stderr and gives 2; any other exception propagates (a bug, with its traceback)."""
     try:
         code = body()
-    except errors as e:
+    except INPUT_ERRORS + errors as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0 if code is None else int(code)
+
+
+def option_name(field: str, options: dict[str, str]) -> str:
+    """The option that sets a config field: `options[field]`, else the field's last dotted part as an option
+    (`workers` -> `--workers`)."""
+    return options.get(field) or "--" + field.rpartition(".")[2].replace("_", "-")
+
+
+def build_or_exit(parser: argparse.ArgumentParser, make: Callable, options: dict[str, str] | None = None):
+    """`make()`, with a ConfigError reported by `parser.error` under the option's name (exit 2)."""
+    try:
+        return make()
+    except ConfigError as e:
+        parser.error(f"{option_name(e.field, options or {})} {e.problem}")

@@ -17,6 +17,8 @@ from typing import Callable, Sequence
 
 from tqdm.auto import tqdm
 
+from .checks import check, check_choice
+
 ENGINES = ("local", "ray")
 RETRIES = 3
 
@@ -31,10 +33,8 @@ class Engine:
     address: str | None = None
 
     def __post_init__(self):
-        if self.kind not in ENGINES:
-            raise ValueError(f"unknown engine {self.kind!r}; expected one of {', '.join(ENGINES)}")
-        if self.workers < 0:
-            raise ValueError(f"workers must be 0 or more, got {self.workers}")
+        check_choice(self.kind, ENGINES, "engine")
+        check(self.workers >= 0, "workers", f"must be 0 or more, got {self.workers}")
 
     @property
     def processes(self) -> int:

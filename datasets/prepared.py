@@ -22,7 +22,7 @@ from .fer2013 import SIDE, DatasetError, FERData
 MANIFEST = "manifest.json"
 ROWS = "rows.csv"
 FORMAT_VERSION = 1
-FACE_STATUSES = ("crop", "face", "no_face")  # how each image became a face crop (masking.faces.face_crop)
+FACE_STATUSES = ("crop", "face", "no_face")  # how each image became a face crop (datasets.faces.face_crop)
 UNREADABLE = len(FACE_STATUSES)              # the status code of a file no reader could open
 
 

@@ -10,5 +10,12 @@
 At this level: the run (`run.py`), its configuration (`config.py`), the vocabulary of variants and test
 conditions (`conditions.py`), the run folder's files (`runfolder.py`, no TensorFlow) and what makes a
 finished model reusable (`provenance.py`). `python -m experiments.run|evaluate|predict|export` are the CLIs.
-Room `__init__` files import nothing, so reading a TensorFlow-free module never loads TensorFlow.
+Room `__init__` files import nothing, so reading a TensorFlow-free module never loads TensorFlow;
+this one only checks that `datasets` is maskfer's.
 """
+import datasets  # maskfer's first stage; Hugging Face's package of the same name would shadow it
+
+if not hasattr(datasets, "FERData"):
+    raise SystemExit(f"error: 'import datasets' found {getattr(datasets, '__file__', None) or datasets}, not maskfer's "
+                     "datasets stage (another package of that name, e.g. Hugging Face's, comes first on sys.path); "
+                     "install maskfer in a virtual environment of its own (README: set-up)")

@@ -1,4 +1,4 @@
-"""The run folder's files: names, formats, readers and writers. No TensorFlow here: `experiments.run` writes
+"""The run folder's files: names, formats, readers and writers. No TensorFlow here: `experiments.pipeline` writes
 these files and `reports` reads them through this one module.
 
   RUN/config.json, RUN/metrics.json, RUN/masking.json      JSON (`atomic_json`, `read_json`)
@@ -6,7 +6,7 @@ these files and `reports` reads them through this one module.
   RUN/samples.npz                                          a few PrivateTest faces per emotion, clean and masked
   RUN/sets/<NAME>.npz                                      a few faces per emotion of a cross-dataset test set
   RUN/occlusion.npz                                        per-emotion occlusion maps and the mean faces
-  RUN/<variant>/history.csv                                one line per epoch (Keras's CSVLogger)
+  RUN/<variant>/history.csv                                one line per epoch (`training.train.HistoryFile`)
 
 Every file is written to a temporary name and renamed (`datasets.atomic.atomic_path`).
 """
@@ -22,6 +22,7 @@ import numpy as np
 
 from datasets import EMOTIONS, N_CLASSES, FERData
 from datasets.atomic import atomic_path
+from datasets.cli import InputError
 
 PREDICTIONS = "predictions"
 SAMPLES = "samples.npz"
@@ -29,7 +30,7 @@ OCCLUSION = "occlusion.npz"
 HISTORY = "history.csv"
 
 
-class RunError(ValueError):
+class RunError(InputError):
     """Bad run input: reported on stderr with exit code 2."""
 
 

@@ -10,19 +10,15 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
+from pathlib import Path
 
-from datasets import DatasetError
-from datasets.cli import exit_code
-from reports.study import build_study_report
+from datasets.cli import build_or_exit, exit_code
 
-from .config import ConfigError
-from .run import OPTIONS, parse_args as parse_run_args
+from .options import OPTIONS, parse_run_args
+from .reporting import write_reports
 from .runfolder import RunError
 from .studies.study import StudyConfig, run_study
 from .training.config import MODEL_NAMES, TrainConfig
-
-STUDY_OPTIONS = {"seeds": "--seeds", "models": "--models", "engine": "--engine", "parallel": "--parallel",
-                 "address": "--address", "cpus_per_run": "--cpus-per-run", "gpus_per_run": "--gpus-per-run"}
 
 
 class MissingExtra(RunError):
@@ -47,13 +43,10 @@ def parse_args(argv: list[str] | None) -> StudyConfig:
         if any(r == opt or r.startswith(opt + "=") for r in rest):
             p.error(f"{opt} is the study's to set per run (use --seeds, --models, the study's --out, --cpus-per-run)")
     base = parse_run_args(rest + ["--out", a.out])  # any experiments.run option, checked as a run checks it
-    try:
-        study = StudyConfig(out=a.out, base=base, seeds=tuple(a.seeds if a.seeds is not None else (0,)),
-                            models=tuple(a.models), engine=a.engine, parallel=a.parallel, address=a.address,
-                            cpus_per_run=a.cpus_per_run, gpus_per_run=a.gpus_per_run)
-    except ConfigError as e:
-        p.error(f"{STUDY_OPTIONS.get(e.field, OPTIONS.get(e.field, e.field))} {e.problem}")
-    return study
+    return build_or_exit(p, lambda: StudyConfig(
+        out=a.out, base=base, seeds=tuple(a.seeds if a.seeds is not None else (0,)), models=tuple(a.models),
+        engine=a.engine, parallel=a.parallel, address=a.address, cpus_per_run=a.cpus_per_run,
+        gpus_per_run=a.gpus_per_run), OPTIONS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,9 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     def body():
         if study.engine == "ray" and importlib.util.find_spec("ray") is None:
             raise MissingExtra("--engine ray needs Ray: pip install -e '.[cluster]' (or pip install 'ray>=2.9')")
-        run_study(study, command)
-        print(build_study_report(study.out), flush=True)
-    return exit_code(body, RunError, DatasetError)
+        record = run_study(study, command)
+        placed = [Path(study.out) / r["folder"] for r in record["runs"]]  # runs placed now have no report yet
+        runs = [f for f in placed if not (f / "report.html").exists()] if study.base.report else []
+        write_reports(*runs, Path(study.out))
+    return exit_code(body)
 
 
 if __name__ == "__main__":

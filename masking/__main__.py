@@ -11,19 +11,17 @@ import cv2
 import numpy as np
 
 from datasets.atomic import atomic_path
-from datasets.cli import exit_code
+from datasets.cli import InputError, build_or_exit, exit_code
 from datasets.engine import ENGINES, Engine, map_chunks
 from datasets import EMOTIONS, IMAGE_SUFFIXES, USAGES, load_dataset, write_fer_csv
 
 from .landmarks import STATUSES, LandmarkFinder
-from .pipeline import MaskConfig, default_workers, mask_dataset
+from .pipeline import MaskConfig, mask_dataset
 from .placement import GEOMETRIES, apply_mask
 from .templates import COLORS, MASK_TYPES, TEXTURES
 
-
-
-class UsageError(ValueError):
-    pass
+# The options that set MaskConfig's fields, where the name is not the field's (`datasets.cli.option_name`).
+OPTIONS = {"mask_types": "--mask-type", "colors": "--color", "textures": "--texture", "geometry": "--mask-geometry"}
 
 
 def _config(args) -> MaskConfig:
@@ -55,13 +53,13 @@ def _preview(path: Path, pairs: list[tuple[np.ndarray, np.ndarray]], size: int =
 
 
 def cmd_csv(args) -> int:
-    cfg = _config(args)
+    cfg = args.mask_config
     out = Path(args.out)
     if not out.parent.is_dir():
-        raise UsageError(f"{out.parent}: output folder does not exist")
+        raise InputError(f"{out.parent}: output folder does not exist")
     fer = load_dataset(args.input, cache_dir=args.cache_dir)
     t = time.perf_counter()
-    masked = mask_dataset(fer, cfg, cache_dir=args.cache_dir, use_cache=not args.no_cache, engine=_engine(args))
+    masked = mask_dataset(fer, cfg, cache_dir=args.cache_dir, use_cache=not args.no_cache, engine=args.engine_config)
     secs = time.perf_counter() - t
     write_fer_csv(out, masked.images, fer.labels, fer.usage)
     meta = out.with_name(out.name.removesuffix(".gz").removesuffix(".csv") + ".meta.csv")
@@ -87,15 +85,13 @@ def cmd_csv(args) -> int:
     return 0
 
 
-def _engine(args) -> Engine:
-    return Engine(args.engine, args.workers, args.address)
-
-
 def _mask_photos(task) -> list[tuple[str, bytes | None, str]]:
     """(relative name, the masked photo encoded as its own format or None, "masked" | "no face" | "unreadable") per file of
     a chunk. task: ([(path, relative name, first mask index)], MaskConfig). Runs in an engine's worker."""
     files, cfg = task
-    finder = _FINDERS.setdefault(cfg.landmarks, LandmarkFinder(cfg.landmarks))
+    if cfg.landmarks not in _FINDERS:  # dlib's models load once per worker process, not once per chunk
+        _FINDERS[cfg.landmarks] = LandmarkFinder(cfg.landmarks)
+    finder = _FINDERS[cfg.landmarks]
     out = []
     for path, rel, k in files:
         bgr = cv2.imread(path, cv2.IMREAD_COLOR)
@@ -116,15 +112,15 @@ _FINDERS: dict = {}  # one LandmarkFinder per worker process and landmark config
 
 
 def cmd_images(args) -> int:
-    cfg = _config(args)
+    cfg = args.mask_config
     src, dst = Path(args.input), Path(args.out)
     if not src.is_dir():
-        raise UsageError(f"{src}: not a folder")
+        raise InputError(f"{src}: not a folder")
     dst.mkdir(parents=True, exist_ok=True)
     files = sorted(p for p in src.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     listing = [(str(p), str(p.relative_to(src)), k) for k, p in enumerate(files)]
     tasks = [(listing[i:i + 16], cfg) for i in range(0, len(listing), 16)]
-    results = [r for part in map_chunks(_mask_photos, tasks, len, _engine(args), "photos", total=len(listing)) for r in part]
+    results = [r for part in map_chunks(_mask_photos, tasks, len, args.engine_config, "photos", total=len(listing)) for r in part]
     no_face, unreadable, n_faces = [], [], 0
     for rel, png, status in results:  # workers send the pictures back: no shared disk needed
         if png is None:
@@ -163,17 +159,18 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--mask-geometry", choices=GEOMETRIES, default="landmark", help="landmark: the mask follows "
                        "the jaw (default); rigid: placed by the eyes and nose bridge, sized for an open mouth")
-        p.add_argument("--workers", type=int, default=default_workers(), help="local engine: processes")
+        p.add_argument("--workers", type=int, default=0, help="local engine: processes (default: one per core)")
         p.add_argument("--engine", choices=ENGINES, default="local", help="local processes (default) or Ray tasks")
         p.add_argument("--address", help="ray engine: a running cluster's address (default: Ray on this machine)")
         p.add_argument("--preview", type=int, default=0, metavar="N", help="write a PNG grid of N before/after pairs")
-        p.add_argument("--cache-dir", default=None)
-        p.add_argument("--no-cache", action="store_true")
+        if name == "csv":
+            p.add_argument("--cache-dir", default=None, help="landmark and mask cache (default: the user cache folder)")
+            p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
         p.set_defaults(func=fn)
     args = parser.parse_args(argv)
-    if args.workers < 1:
-        parser.error("--workers must be at least 1")
-    return exit_code(lambda: args.func(args), ValueError, OSError)  # DatasetError and UsageError are ValueErrors
+    args.mask_config = build_or_exit(parser, lambda: _config(args), OPTIONS)
+    args.engine_config = build_or_exit(parser, lambda: Engine(args.engine, args.workers, args.address))
+    return exit_code(lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -27,8 +27,9 @@ import dlib
 import face_recognition_models
 import numpy as np
 
+from datasets.faces import FaceFinder, eye_centres, interocular
+
 STATUSES = ("detected", "detected_cnn", "detected_weak", "fallback", "mean_shape", "blank")
-LEFT_EYE, RIGHT_EYE = slice(36, 42), slice(42, 48)
 
 # FER2013's framing, as fractions of the crop side, from its HOG-detected rows:
 FER_BOX = (0.0625, 0.167, 0.969, 0.969)      # median HOG face box (left, top, right, bottom)
@@ -68,13 +69,13 @@ def _unit_affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return cv2.getAffineTransform(src.astype(np.float32), dst.astype(np.float32))
 
 
-class LandmarkFinder:
-    """Finds 68 landmarks. Not picklable (dlib objects): build one per process."""
+class LandmarkFinder(FaceFinder):
+    """Finds 68 landmarks on FER crops (`crop_landmarks`, with a status) and in photos (`photo_landmarks`,
+    `datasets.faces.FaceFinder`'s). Not picklable (dlib objects): build one per process."""
 
     def __init__(self, config: LandmarkConfig = LandmarkConfig()):
+        super().__init__(config.photo_upsample)
         self.config = config
-        self.detector = dlib.get_frontal_face_detector()
-        self.predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
         self.cnn = (dlib.cnn_face_detection_model_v1(face_recognition_models.cnn_face_detector_model_location())
                     if config.cnn_size else None)
         # The predictor's answer on an image with no features is its mean shape placed in the box.
@@ -88,10 +89,6 @@ class LandmarkFinder:
         low = np.array([[FER_EYES[0][0], FER_LOW_EYE_Y], [FER_EYES[1][0], FER_LOW_EYE_Y], FER_CHIN])
         self._fer_unit = fer
         self._fer_low_unit = _apply(unit, _unit_affine(src, low))
-
-    def _predict(self, image: np.ndarray, rect: dlib.rectangle) -> np.ndarray:
-        shape = self.predictor(image, rect)
-        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
     def mean_shape(self, width: int, height: int) -> np.ndarray:
         """(68, 2) float32: the mean face in FER2013's framing with its eyes low (mean_shape and blank rows)."""
@@ -136,21 +133,6 @@ class LandmarkFinder:
         if not plausible(points, w, h, self._mean_unit):
             return self.mean_shape(w, h), "mean_shape"
         return points, status
-
-    def photo_landmarks(self, image: np.ndarray) -> list[tuple[np.ndarray, tuple[int, int, int, int]]]:
-        """Every face in an ordinary photo: [((68, 2) float32 landmarks, (x, y, w, h) box), ...].
-
-        image: (H, W) or (H, W, 3) uint8 (RGB). Large images are searched at <= 1024 px on the long side.
-        """
-        gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-        f = min(1.0, 1024 / max(gray.shape))
-        small = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else gray
-        faces = []
-        for r in self.detector(small, self.config.photo_upsample):
-            rect = dlib.rectangle(int(r.left() / f), int(r.top() / f), int(r.right() / f), int(r.bottom() / f))
-            box = (rect.left(), rect.top(), rect.width(), rect.height())
-            faces.append((self._predict(gray, rect), box))
-        return faces
 
     def plausible(self, points: np.ndarray, width: int, height: int) -> bool:
         """`plausible` against this predictor's mean shape."""
@@ -200,15 +182,3 @@ def plausible(points: np.ndarray, width: int, height: int, reference: np.ndarray
             and EYE_Y_RANGE[0] <= eye_y <= EYE_Y_RANGE[1]):
         return False
     return shape_residual(p, reference) <= MAX_RESIDUAL
-
-
-def eye_centres(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The (image-)left and right eye centres, the means of landmarks 36-41 and 42-47.
-    points (..., 68, 2) -> two (..., 2) arrays of its dtype."""
-    return points[..., LEFT_EYE, :].mean(-2), points[..., RIGHT_EYE, :].mean(-2)
-
-
-def interocular(points: np.ndarray) -> float:
-    """Distance between the eye centres of (68, 2) landmarks, the usual normaliser for landmark error."""
-    left, right = eye_centres(points)
-    return float(np.linalg.norm(right - left))

@@ -8,20 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from datasets import SIDE, FERData
+from datasets.checks import check, check_choice
 from datasets.cache import atomic_save_npz, default_cache_dir, load_npz
 from datasets.engine import Engine, map_chunks
-from datasets.prepared import FACE_STATUSES
 
-from .faces import face_crop
 from .landmarks import FER_LOW_EYE_Y, STATUSES, LandmarkConfig, LandmarkFinder
 from .placement import GEOMETRIES, apply_mask
 from .templates import COLORS, MASK_TYPES, TEXTURES, MaskSpec
@@ -44,15 +40,12 @@ class MaskConfig:
     geometry: str = "landmark"
 
     def __post_init__(self):
-        for name, values, allowed in (("mask type", self.mask_types, MASK_TYPES), ("colour", self.colors, COLORS),
-                                      ("texture", self.textures, TEXTURES)):
-            bad = [v for v in values if v not in allowed]
-            if bad:
-                raise ValueError(f"unknown {name} {bad[0]!r}; expected one of {', '.join(allowed)}")
-        if not self.mask_types:
-            raise ValueError("at least one mask type is needed")
-        if self.geometry not in GEOMETRIES:
-            raise ValueError(f"unknown mask geometry {self.geometry!r}; expected one of {', '.join(GEOMETRIES)}")
+        for name, values, allowed in (("mask_types", self.mask_types, MASK_TYPES), ("colors", self.colors, COLORS),
+                                      ("textures", self.textures, TEXTURES)):
+            for v in values:
+                check_choice(v, allowed, name)
+        check(len(self.mask_types) > 0, "mask_types", f"needs at least one of {', '.join(MASK_TYPES)}")
+        check_choice(self.geometry, GEOMETRIES, "geometry")
 
     def identity(self) -> dict:
         """What the masks depend on, for cache keys and fingerprints. The default geometry is left out, so the
@@ -129,23 +122,6 @@ EYE_CLEARANCE = {"detected": 0.12, "detected_cnn": 0.25, "detected_weak": 0.35}
 UNCONFIRMED_CLEARANCE = 0.35
 
 
-def _crop_chunk(paths: list[str]):
-    images = np.zeros((len(paths), SIDE, SIDE), np.uint8)
-    status = np.empty(len(paths), np.uint8)
-    for i, p in enumerate(paths):
-        bgr = cv2.imread(p, cv2.IMREAD_COLOR)
-        if bgr is None:
-            try:
-                with Image.open(p) as im:
-                    bgr = cv2.cvtColor(np.asarray(im.convert("RGB")), cv2.COLOR_RGB2BGR)
-            except (OSError, UnidentifiedImageError, ValueError):
-                status[i] = len(FACE_STATUSES)  # unreadable
-                continue
-        images[i], st = face_crop(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), _FINDER)
-        status[i] = FACE_STATUSES.index(st)
-    return images, status
-
-
 def eye_clearance(status: int, height: int) -> tuple[float, float | None]:
     """(margin, eye_floor) for `apply_mask` on a FER row of `height` pixels with this landmark status."""
     name = STATUSES[status]
@@ -179,10 +155,6 @@ def _rows(result) -> int:
     return len(result[0])
 
 
-def default_workers() -> int:
-    return max(1, os.cpu_count() or 1)
-
-
 # ------------------------------------------------------------------ public API
 
 def find_landmarks(fer: FERData, config: LandmarkConfig = LandmarkConfig(), workers: int | None = None,
@@ -199,21 +171,6 @@ def find_landmarks(fer: FERData, config: LandmarkConfig = LandmarkConfig(), work
     if use_cache:
         atomic_save_npz(path, points=points, status=status)
     return points, status
-
-
-def crop_files(paths: list, workers: int | None = None, config: LandmarkConfig = LandmarkConfig(),
-               engine: Engine | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """FER-style face crops of image files (see `faces.face_crop`), in parallel.
-
-    Returns ((N, 48, 48) uint8, (N,) uint8 status into FACE_STATUSES, or len(FACE_STATUSES) for a file that
-    neither OpenCV nor Pillow can read)."""
-    names = [str(p) for p in paths]
-    tasks = [names[s] for s in _chunks(len(names), 64)]
-    parts = map_chunks(_crop_chunk, tasks, _rows, _engine(workers, engine), "faces", _init_worker, (config,),
-                       total=len(names))
-    if not parts:
-        return np.empty((0, SIDE, SIDE), np.uint8), np.empty(0, np.uint8)
-    return np.concatenate([p for p, _ in parts]), np.concatenate([s for _, s in parts])
 
 
 def mask_key(fer: FERData, config: MaskConfig) -> str:

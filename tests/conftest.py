@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,8 +40,38 @@ def real_csv() -> Path:
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory, synth_csv) -> Path:
     """A real smoke run (1 epoch, synthetic rows) of clean + masked, shared by the experiment and report tests."""
-    from experiments.run import parse_args, run
+    from experiments.run import main
     root = tmp_path_factory.mktemp("smoke")
-    cfg = parse_args(["clean", "masked", "--profile", "smoke", "--data", str(synth_csv), "--out", str(root / "run"),
-                      "--cache-dir", str(root / "cache"), "--workers", "1"])
-    return run(cfg, "python -m experiments.run clean masked --profile smoke")
+    assert main(["clean", "masked", "--profile", "smoke", "--data", str(synth_csv), "--out", str(root / "run"),
+                 "--cache-dir", str(root / "cache"), "--workers", "1"]) == 0
+    return root / "run"
+
+
+@pytest.fixture
+def ray_session():
+    """Ray on this machine (2 CPUs), started once and shared by every test that needs it; shut down at the end
+    of the session, or before a test that starts a cluster of its own (`no_ray_session`)."""
+    ray = pytest.importorskip("ray")
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False)
+    return ray
+
+
+@pytest.fixture
+def no_ray_session():
+    """No Ray connection before this test (it starts its own cluster), nor after it."""
+    _shutdown_ray()
+    yield
+    _shutdown_ray()
+
+
+def _shutdown_ray():
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _ray_is_shut_down_at_the_end():
+    yield
+    _shutdown_ray()

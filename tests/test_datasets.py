@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -242,3 +243,31 @@ def test_atomic_path_leaves_nothing_half_written(tmp_path):
     with atomic_path(target) as tmp:
         tmp.write_text("whole")
     assert target.read_text() == "whole" and list(target.parent.iterdir()) == [target]
+
+
+def test_info_json_holds_the_files_sha256(synth_csv, capsys, cache_dir):
+    from datasets import file_sha256
+    assert datasets_main(["info", str(synth_csv), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["sha256"] == file_sha256(synth_csv)
+
+
+def test_info_starts_without_the_heavy_stages(synth_csv, tmp_path):
+    """`python -m datasets info` needs numpy and the parser: no masking, dlib, scikit-learn or TensorFlow."""
+    import subprocess
+    import sys
+    code = ("import sys, runpy; sys.argv = ['datasets', 'info', sys.argv[1], '--cache-dir', sys.argv[2]]\n"
+            "try:\n    runpy.run_module('datasets', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('masking', 'dlib', 'sklearn', 'tensorflow', 'scipy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(synth_csv), str(tmp_path)], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parent.parent, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_bug_keeps_its_traceback(synth_csv, monkeypatch):
+    """Only bad input becomes `error: ...` and exit 2; a ValueError from a bug propagates."""
+    import datasets.__main__ as cli
+    def bug(*a, **k):
+        raise ValueError("a bug, not bad input")
+    monkeypatch.setattr(cli, "load_dataset", bug)
+    with pytest.raises(ValueError, match="a bug"):
+        datasets_main(["info", str(synth_csv)])

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-import experiments.run as run_mod
+import experiments.pipeline as run_mod
 from datasets import EMOTIONS, USAGES, load_dataset, load_fer2013
 from experiments.backend import keras
 from experiments.config import (PROFILES, SMOKE_ROWS, AugmentConfig, ConfigError, RunConfig, TrainConfig,
@@ -16,7 +16,8 @@ from experiments.training.config import MODEL_NAMES
 from experiments.model.architectures import MODELS, build_model
 from experiments.model.inference import load_model, predict_proba
 from experiments.run import main as run_main
-from experiments.run import parse_args, run
+from experiments.pipeline import run
+from experiments.run import parse_args
 from experiments.runfolder import read_predictions
 from experiments.training import train as train_mod
 from experiments.training.data import class_weights, train_dataset

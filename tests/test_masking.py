@@ -263,3 +263,28 @@ def test_cli_images(tmp_path, capsys):
     out = cv2.imread(str(tmp_path / "out" / "astronaut.png"))
     assert out.shape == (512, 512, 3)
     assert not (tmp_path / "out" / "blank.png").exists()
+
+
+def test_mask_config_and_engine_raise_config_errors_and_the_cli_names_the_option(capsys):
+    from datasets.checks import ConfigError
+    from datasets.engine import Engine
+    from masking.__main__ import main as masking_main
+    with pytest.raises(ConfigError) as e:
+        MaskConfig(mask_types=("scarf",))
+    assert e.value.field == "mask_types"
+    with pytest.raises(ConfigError) as e:
+        MaskConfig(geometry="cap")
+    assert e.value.field == "geometry"
+    with pytest.raises(ConfigError) as e:
+        Engine("local", -1)
+    assert e.value.field == "workers"
+    with pytest.raises(SystemExit) as e:
+        masking_main(["csv", "in.csv", "out.csv", "--workers", "-1"])
+    assert e.value.code == 2 and "--workers must be 0 or more" in capsys.readouterr().err
+
+
+def test_workers_0_means_one_per_core_on_masking_too(synth_csv, tmp_path, capsys):
+    from masking.__main__ import main as masking_main
+    assert masking_main(["csv", str(synth_csv), str(tmp_path / "m.csv"), "--workers", "0",
+                         "--cache-dir", str(tmp_path / "c")]) == 0
+    assert "masked 210 rows" in capsys.readouterr().out

@@ -186,3 +186,37 @@ def test_predict_with_an_exported_tflite_file(model_path, astronaut_png, tmp_pat
     broken.write_bytes(b"TFL3 not a flatbuffer")
     assert predict_main([str(broken), str(astronaut_png), "--out", str(tmp_path)]) == 2
     assert "broken.tflite" in capsys.readouterr().err
+
+
+def _template_model(path, face: np.ndarray, emotion: str):
+    """A model that knows one face: logits are the correlation of the input with `face` for `emotion` and with
+    fixed noise for the other six, so that face (and it alone) reads as `emotion`."""
+    from datasets import EMOTIONS
+    from experiments.backend import keras
+    rng = np.random.default_rng(0)
+    templates = rng.normal(0, 1, (7, 48 * 48)).astype(np.float32)
+    f = face.astype(np.float32).reshape(-1)
+    templates[EMOTIONS.index(emotion)] = (f - f.mean()) / (f.std() + 1e-6)
+    templates /= np.linalg.norm(templates, axis=1, keepdims=True)
+    model = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Rescaling(1 / 255.0, -0.5),
+                              keras.layers.Flatten(), keras.layers.Dense(7, use_bias=False),
+                              keras.layers.Rescaling(40.0), keras.layers.Softmax()])
+    model.layers[2].set_weights([templates.T])
+    model.save(path)
+    return path
+
+
+@pytest.mark.parametrize("emotion", ["happy", "sad"])
+def test_predict_names_the_emotion_the_model_knows(emotion, astronaut_png, tmp_path, capsys):
+    """Photo -> face crop -> model: a model that reads the astronaut's own crop as `emotion` is answered with it,
+    and with the probabilities the model gives that crop directly."""
+    from datasets.faces import FaceFinder, face_crop
+    from experiments.model.inference import predict_proba
+    crop, status = face_crop(data.astronaut(), FaceFinder())
+    assert status == "face"
+    model = _template_model(tmp_path / "knows.keras", crop, emotion)
+    assert predict_main([str(model), str(astronaut_png), "--out", str(tmp_path), "--json"]) == 0
+    face = json.loads(capsys.readouterr().out)[0]["faces"][0]
+    direct = predict_proba(load_model(model), crop[None])[0]
+    assert face["label"] == emotion and face["probabilities"][emotion] > 0.9
+    assert face["probabilities"][emotion] == pytest.approx(float(direct.max()), abs=1e-4)

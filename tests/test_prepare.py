@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-import masking.prepare as prepare_mod
+import datasets.prepare as prepare_mod
 from datasets import EMOTIONS, USAGES, emotion_of, load_dataset, make_synthetic
 from datasets.__main__ import main as datasets_main
 from datasets.engine import Engine
@@ -123,14 +123,7 @@ def test_resume_after_an_interrupted_prepare(photos, prepared, tmp_path, monkeyp
     assert all(np.array_equal(a[k], b[k]) for k in SHARD_ARRAYS), "the same rows, labels, splits and pixels"
 
 
-@pytest.fixture
-def ray_local():
-    ray.init(num_cpus=2, include_dashboard=False)
-    yield
-    ray.shutdown()
-
-
-def test_ray_prepare_gives_the_same_shards(photos, prepared, tmp_path, ray_local):
+def test_ray_prepare_gives_the_same_shards(photos, prepared, tmp_path, ray_session):
     out = tmp_path / "ray"
     assert datasets_main(["prepare", str(photos), "--out", str(out), "--engine", "ray"]) == 0
     a, b = _arrays(out), _arrays(prepared)
@@ -138,7 +131,8 @@ def test_ray_prepare_gives_the_same_shards(photos, prepared, tmp_path, ray_local
     assert read_manifest(out)["sha256"] == read_manifest(prepared)["sha256"]
 
 
-def test_two_node_cluster_prepare(photos, prepared, tmp_path):
+@pytest.mark.slow
+def test_two_node_cluster_prepare(photos, prepared, tmp_path, no_ray_session):
     from ray.cluster_utils import Cluster
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
     try:
@@ -153,7 +147,8 @@ def test_two_node_cluster_prepare(photos, prepared, tmp_path):
         cluster.shutdown()
 
 
-def test_a_worker_killed_mid_prepare(photos, prepared, tmp_path, ray_local):
+@pytest.mark.slow
+def test_a_worker_killed_mid_prepare(photos, prepared, tmp_path, ray_session):
     killed = []
 
     def killer():
@@ -177,6 +172,7 @@ def test_a_worker_killed_mid_prepare(photos, prepared, tmp_path, ray_local):
     assert read_manifest(out)["sha256"] == read_manifest(prepared)["sha256"]
 
 
+@pytest.mark.slow
 def test_smoke_run_trains_on_the_prepared_set_and_on_the_raw_folder(photos, prepared, tmp_path):
     for source, name in ((prepared, "prep"), (photos, "raw")):
         out = tmp_path / name
@@ -209,7 +205,7 @@ def test_bad_prepare_input_exits_2(case, needle, photos, tmp_path, capsys):
     assert not (photos / "prepared").exists()
 
 
-def test_masking_takes_the_ray_engine_too(tmp_path, synth_csv, ray_local):
+def test_masking_takes_the_ray_engine_too(tmp_path, synth_csv, ray_session):
     from masking.__main__ import main as masking_main
     src = tmp_path / "in"
     src.mkdir()
@@ -224,3 +220,17 @@ def test_masking_takes_the_ray_engine_too(tmp_path, synth_csv, ray_local):
         assert masking_main(["csv", str(synth_csv), str(csv_out), "--engine", engine, "--no-cache"]) == 0
         outs[engine + "csv"] = csv_out.read_bytes()
     assert outs["local"] == outs["ray"] and outs["localcsv"] == outs["raycsv"]
+
+
+@pytest.mark.parametrize("missing", ["disgust", "angry"])
+def test_the_split_is_stratified_when_an_emotion_is_missing(missing):
+    """Each emotion a set has is split 80/10/10 (to the row), whichever emotion the set lacks."""
+    counts = {e: n for e, n in zip(EMOTIONS, (50, 30, 60, 120, 84, 40, 90)) if e != missing}
+    labels = np.random.default_rng(1).permutation(
+        np.concatenate([np.full(n, EMOTIONS.index(e), np.uint8) for e, n in counts.items()]))
+    usage = prepare_mod.stratified_usage(labels, (0.8, 0.1, 0.1), seed=0)
+    for e, n in counts.items():
+        per = np.bincount(usage[labels == EMOTIONS.index(e)], minlength=3)
+        assert abs(per[1] - n * 0.1) <= 1 and abs(per[2] - n * 0.1) <= 1 and per.sum() == n, (e, per)
+    assert np.array_equal(usage, prepare_mod.stratified_usage(labels, (0.8, 0.1, 0.1), seed=0))
+    assert not np.array_equal(usage, prepare_mod.stratified_usage(labels, (0.8, 0.1, 0.1), seed=1))

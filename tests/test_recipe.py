@@ -181,7 +181,8 @@ def test_recomputed_batchnorm_statistics_are_the_mean_over_the_given_images():
 
 def test_distill_run_retrains_only_the_masked_model(smoke_run, tmp_path, capsys):
     import shutil
-    from experiments.run import parse_args, run
+    from experiments.pipeline import run
+    from experiments.run import parse_args
     run_dir = tmp_path / "copy"
     shutil.copytree(smoke_run, run_dir)
     cfg = json.loads((run_dir / "config.json").read_text())

@@ -1,9 +1,10 @@
-"""The house: project imports form no cycle, sit at the top of their modules, and flow one way between
-stages; only experiments.backend imports TensorFlow."""
+"""The house: project imports form no cycle, sit at the top of their modules, and flow one way between the
+stage packages, along exactly the arrows the README names; only experiments.backend imports TensorFlow."""
 from __future__ import annotations
 
 import ast
 import importlib
+import re
 from pathlib import Path
 
 import pytest
@@ -11,10 +12,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("datasets", "masking", "experiments", "reports")
 ORDER = {p: i for i, p in enumerate(PACKAGES)}  # data flows datasets -> masking -> experiments -> reports
-# Entry points that finish their job with a later stage: the run CLIs write the report, `python -m datasets
-# prepare` finds faces with masking's dlib finder. Library modules never import a later stage.
-CLIS_WITH_LATER_STAGES = {"experiments.run": "reports", "experiments.evaluation.add_sets": "reports",
-                          "experiments.study": "reports", "datasets.__main__": "masking"}
 
 
 def _module_name(path: Path) -> str:
@@ -97,11 +94,27 @@ def test_project_imports_sit_at_the_top():
     assert late == []
 
 
-def test_stages_import_only_upstream():
-    backwards = [f"{a} -> {b}" for a, deps in _graph().items() for b in deps
-                 if ORDER[b.split(".")[0]] > ORDER[a.split(".")[0]]
-                 and not (a in CLIS_WITH_LATER_STAGES and b.split(".")[0] == CLIS_WITH_LATER_STAGES[a])]
-    assert backwards == [], "only the entry points listed may import a later stage"
+def _package_edges() -> set[tuple[str, str]]:
+    return {(a.split(".")[0], b.split(".")[0]) for a, deps in _graph().items() for b in deps
+            if a.split(".")[0] != b.split(".")[0]}
+
+
+def _readme_arrows() -> set[tuple[str, str]]:
+    """The package imports the README allows: its line "Package imports ...: `a` -> `b`, ..."."""
+    line = next(l for l in (ROOT / "README.md").read_text().splitlines() if l.startswith("Package imports"))
+    return set(re.findall(r"`(\w+)` -> `(\w+)`", line))
+
+
+def test_packages_import_one_way_along_the_readmes_arrows():
+    edges, allowed = _package_edges(), _readme_arrows()
+    assert allowed and all(ORDER[a] > ORDER[b] for a, b in allowed), "a stage imports only earlier stages"
+    assert edges == allowed, f"imports not in the README: {sorted(edges - allowed)}; in it, unused: {sorted(allowed - edges)}"
+
+
+def test_package_edges_are_found():
+    edges = _package_edges()
+    assert {("reports", "experiments"), ("masking", "datasets"), ("experiments", "masking")} <= edges
+    assert ("experiments", "reports") not in edges and ("datasets", "masking") not in edges
 
 
 def test_only_the_backend_imports_tensorflow():
@@ -124,7 +137,40 @@ def test_run_folder_format_and_report_need_no_tensorflow(name):
     assert out.stdout.strip() == "False"
 
 
-def test_every_module_imports():
+CLIS = {"datasets.__main__": "datasets", "masking.__main__": "masking", "reports.__main__": "reports",
+        "experiments.run": "experiments.run", "experiments.study": "experiments.study",
+        "experiments.evaluate": "experiments.evaluate", "experiments.predict": "experiments.predict",
+        "experiments.export": "experiments.export"}
+
+
+def test_every_module_imports_says_what_it_is_and_exports_what_it_lists():
     for name in _modules():
-        if not name.endswith("__main__"):
-            importlib.import_module(name)
+        if name.endswith("__main__"):
+            continue
+        mod = importlib.import_module(name)
+        assert (mod.__doc__ or "").strip(), f"{name} has no docstring"
+        assert [n for n in getattr(mod, "__all__", ()) if not hasattr(mod, n)] == [], name
+
+
+@pytest.mark.parametrize("module", sorted(CLIS))
+def test_every_cli_answers_help(module, capsys):
+    mod = importlib.import_module(module)
+    with pytest.raises(SystemExit) as e:
+        mod.main(["--help"])
+    assert e.value.code == 0 and f"python -m {CLIS[module]}" in capsys.readouterr().out
+
+
+def test_another_package_named_datasets_is_named_in_one_line(tmp_path):
+    """Hugging Face's `datasets` first on sys.path: maskfer's commands stop with one line that says so."""
+    import os
+    import subprocess
+    import sys
+    fake = tmp_path / "site" / "datasets"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("load_dataset = None  # not maskfer's\n")
+    env = {**os.environ, "PYTHONPATH": f"{fake.parent}{os.pathsep}{ROOT}"}
+    for module in ("masking", "experiments.run", "reports"):
+        out = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, env=env,
+                             cwd=tmp_path)
+        assert out.returncode != 0 and out.stdout == ""
+        assert len(out.stderr.strip().splitlines()) == 1 and str(fake) in out.stderr, out.stderr

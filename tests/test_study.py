@@ -28,19 +28,50 @@ def _per_seed(out: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
+def one_seed_study(synth_csv, tmp_path_factory):
+    """The quick suite's study: one seed on the local engine, with the run's report."""
+    out = tmp_path_factory.mktemp("study") / "one"
+    args = [a for a in _args(synth_csv, out, "--seeds", "0", "--cpus-per-run", "1") if a != "--no-report"]
+    assert study_main(args) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
 def local_study(synth_csv, tmp_path_factory):
     out = tmp_path_factory.mktemp("study") / "local"
     assert study_main(_args(synth_csv, out, "--seeds", "0", "1", "--cpus-per-run", "1", "--parallel", "2")) == 0
     return out
 
 
-@pytest.fixture
-def ray_local():
-    ray.init(num_cpus=2, include_dashboard=False)
-    yield
-    ray.shutdown()
+def test_one_seed_study_writes_its_run_with_report_summary_and_study_report(one_seed_study):
+    run = one_seed_study / "maskfer_se" / "seed0"
+    config = json.loads((run / "config.json").read_text())
+    assert config["config"]["train"]["seed"] == 0 and config["threads"] == {"intra_op": 1, "inter_op": 1}
+    assert (run / "report.html").is_file() and (run / "masked" / "model.keras").is_file()
+    study = json.loads((one_seed_study / "study.json").read_text())
+    assert [(r["model"], r["seed"]) for r in study["runs"]] == [("maskfer_se", 0)]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert study["runs"][0]["wall_seconds"] > 0
+    for c in study["cells"]:  # one seed: its figure, no spread
+        assert c["accuracy"]["sd"] is None and c["accuracy"]["per_seed"]["0"] == next(
+            r["accuracy"] for r in metrics["results"] if (r["train"], r["test"]) == (c["train"], c["test"]))
+    assert {e["effect"] for e in study["effects"]} == {"mask_cost", "masked_gain"}
+    html = (one_seed_study / "report.html").read_text()
+    assert "masks cost the clean model" in html and "one seed" in html
 
 
+def test_rerunning_a_study_redoes_no_finished_run(one_seed_study, synth_csv, monkeypatch, capsys):
+    import experiments.studies.study as study_mod
+    monkeypatch.setitem(study_mod.ENGINES, "local", lambda specs, *a, **k: iter(()) if not specs else
+                        pytest.fail(f"runs redone: {specs}"))
+    before = (one_seed_study / "maskfer_se" / "seed0" / "report.html").stat().st_mtime_ns
+    args = [a for a in _args(synth_csv, one_seed_study, "--seeds", "0", "--cpus-per-run", "1") if a != "--no-report"]
+    assert study_main(args) == 0
+    assert capsys.readouterr().out.count("finished earlier with the same settings") == 1
+    assert (one_seed_study / "maskfer_se" / "seed0" / "report.html").stat().st_mtime_ns == before, "no report redone"
+
+
+@pytest.mark.slow
 def test_local_study_writes_runs_summary_and_report(local_study):
     for seed in (0, 1):
         run = local_study / "maskfer_se" / f"seed{seed}"
@@ -61,21 +92,15 @@ def test_local_study_writes_runs_summary_and_report(local_study):
     assert "masks cost the clean model" in html and "maskfer_se/seed1" in html and "paired t" in html
 
 
-def test_rerunning_a_study_redoes_no_finished_run(local_study, synth_csv, monkeypatch, capsys):
-    import experiments.studies.study as study_mod
-    monkeypatch.setitem(study_mod.ENGINES, "local", lambda specs, *a, **k: iter(()) if not specs else
-                        pytest.fail(f"runs redone: {specs}"))
-    assert study_main(_args(synth_csv, local_study, "--seeds", "0", "1", "--cpus-per-run", "1")) == 0
-    assert capsys.readouterr().out.count("finished earlier with the same settings") == 2
-
-
-def test_ray_gives_the_same_per_seed_accuracies(local_study, synth_csv, tmp_path, ray_local):
+@pytest.mark.slow
+def test_ray_gives_the_same_per_seed_accuracies(local_study, synth_csv, tmp_path, ray_session):
     out = tmp_path / "ray"
     assert study_main(_args(synth_csv, out, "--seeds", "0", "1", "--cpus-per-run", "1", "--engine", "ray")) == 0
     assert _per_seed(out) == _per_seed(local_study)
 
 
-def test_two_node_cluster_runs_land_on_both_nodes(synth_csv, tmp_path):
+@pytest.mark.slow
+def test_two_node_cluster_runs_land_on_both_nodes(synth_csv, tmp_path, no_ray_session):
     from ray.cluster_utils import Cluster
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
     try:
@@ -106,7 +131,9 @@ def _ray_run_pids() -> list[int]:
     return pids
 
 
-def test_a_worker_killed_mid_run_is_retried(synth_csv, tmp_path, ray_local, capsys):
+@pytest.mark.slow
+def test_a_worker_killed_mid_run_is_retried(local_study, synth_csv, tmp_path, ray_session, capsys):
+    """A Ray worker killed mid-run: the run is retried, and its figures are those of the same seed unkilled."""
     out = tmp_path / "killed"
     killed = []
 
@@ -120,11 +147,12 @@ def test_a_worker_killed_mid_run_is_retried(synth_csv, tmp_path, ray_local, caps
             time.sleep(0.2)
     thread = threading.Thread(target=killer)
     thread.start()
-    rc = study_main(_args(synth_csv, out, "--seeds", "3", "--cpus-per-run", "2", "--engine", "ray"))
+    rc = study_main(_args(synth_csv, out, "--seeds", "1", "--cpus-per-run", "1", "--engine", "ray"))
     thread.join()
     assert killed, "no running worker was found to kill"
-    assert rc == 0 and json.loads((out / "study.json").read_text())["runs"][0]["seed"] == 3
-    assert (out / "maskfer_se" / "seed3" / "metrics.json").is_file()
+    assert rc == 0 and json.loads((out / "study.json").read_text())["runs"][0]["seed"] == 1
+    unkilled = {k: {"1": v["1"]} for k, v in _per_seed(local_study).items()}
+    assert _per_seed(out) == unkilled
 
 
 def test_numbers_by_hand():
@@ -222,6 +250,7 @@ def test_a_killed_driver_takes_its_local_worker_with_it(tmp_path):
         driver.kill()
 
 
+@pytest.mark.slow
 def test_a_local_run_stopped_midway_resumes_from_its_work_folder(synth_csv, tmp_path):
     """A stopped local study leaves its run's work folder; rerun, the study keeps what that run finished
     (here its clean model), trains the rest, places the run and removes the work folder. A work folder left

@@ -25,7 +25,7 @@ import numpy as np
 
 from datasets import USAGES, FERData, load_dataset, make_synthetic
 from datasets.atomic import atomic_path
-from datasets.cli import exit_code
+from datasets.cli import InputError, exit_code
 from masking import mask_dataset
 
 from .. import conditions as C
@@ -46,7 +46,7 @@ def run_condition(model_path: Path) -> tuple[str, dict]:
         try:
             return model_path.parent.name, json.loads(config_path.read_text()).get("config", {})
         except ValueError as e:
-            raise ValueError(f"{config_path}: not a run's config.json ({e})") from None
+            raise InputError(f"{config_path}: not a run's config.json ({e})") from None
     return "clean", {}
 
 
@@ -69,7 +69,7 @@ def check_rows(fer: FERData, condition: str, n_check: int, run_config: dict,
     train, test = fer.split("Training"), fer.split("PrivateTest")
     for usage, part in (("Training", train), ("PrivateTest", test)):
         if len(part) == 0:
-            raise ValueError(f"the data has no {usage} rows; export needs them for calibration and the check")
+            raise InputError(f"the data has no {usage} rows; export needs them for calibration and the check")
     calib = train.take(np.sort(np.random.default_rng(0).choice(len(train), min(CALIBRATION_ROWS, len(train)),
                                                                replace=False)))
     check = test.take(np.arange(min(n_check, len(test))))
@@ -98,21 +98,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache-dir", help="dataset and masking cache (default: the user cache folder)")
     ap.add_argument("--check-rows", type=int, default=500)
     a = ap.parse_args(argv)
-    return exit_code(lambda: export(a), ValueError, OSError)  # DatasetError is a ValueError
+    return exit_code(lambda: export(a))
 
 
 def export(a: argparse.Namespace) -> int:
     """The CLI's work: 0, or 1 when a file agrees with Keras on fewer than AGREEMENT_MIN of the check rows.
-    Bad input (options, model, data) raises ValueError or OSError naming it, before anything is written."""
+    Bad input (options, model, data) raises InputError, DatasetError or OSError naming it, before anything is written."""
     path = Path(a.model)
     if a.check_rows < 1:
-        raise ValueError(f"--check-rows must be at least 1, got {a.check_rows}")
+        raise InputError(f"--check-rows must be at least 1, got {a.check_rows}")
     if not path.is_file():
-        raise ValueError(f"{path}: no such model file")
+        raise InputError(f"{path}: no such model file")
     try:
         model = load_model(path)
     except Exception as e:  # Keras raises many types for a bad file
-        raise ValueError(f"{path}: not a loadable .keras model ({e})") from None
+        raise InputError(f"{path}: not a loadable .keras model ({e})") from None
     condition, run_config = run_condition(path)
     condition = condition if a.condition == "auto" else a.condition
     fer = load_dataset(a.data, cache_dir=a.cache_dir) if a.data else _synthetic(200 + max(a.check_rows, 21))

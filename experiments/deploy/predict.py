@@ -23,17 +23,13 @@ import numpy as np
 from datasets import EMOTIONS, IMAGE_SUFFIXES
 from datasets.atomic import atomic_path
 from masking import MASK_TYPES, LandmarkFinder, MaskSpec, apply_mask
-from datasets.cli import exit_code
-from masking.faces import align_crop
+from datasets.cli import InputError, exit_code
+from datasets.faces import align_crop
 
 from ..model.inference import load_model, predict_proba
 from .tflite import TFLiteModel
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
-
-
-class InputError(ValueError):
-    """Unreadable input or model: exit code 2."""
 
 
 @dataclass(frozen=True)

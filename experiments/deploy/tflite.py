@@ -1,10 +1,12 @@
-"""TensorFlow Lite: converting a saved maskfer model, and running a `.tflite` file behind Keras's `predict`."""
+"""TensorFlow Lite: converting a saved maskfer model (TensorFlow's converter), and running a `.tflite` file behind
+Keras's `predict` (LiteRT's interpreter, `ai-edge-litert`: TensorFlow's own `tf.lite.Interpreter` is deprecated)."""
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from ai_edge_litert.interpreter import Interpreter
 
 from ..backend import tf
 
@@ -47,7 +49,7 @@ class TFLiteModel:
     One interpreter is kept and resized only when the batch size changes (video frames reuse it)."""
 
     def __init__(self, flatbuffer: bytes):
-        self.interpreter = tf.lite.Interpreter(model_content=flatbuffer)  # raises on a bad file
+        self.interpreter = Interpreter(model_content=flatbuffer)  # raises on a bad file
         self._input = self.interpreter.get_input_details()[0]["index"]
         self._output = self.interpreter.get_output_details()[0]["index"]
         self._batch = 0

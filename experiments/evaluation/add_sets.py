@@ -7,12 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets import EMOTIONS, DatasetError
-from datasets.cli import exit_code
-from reports import build_report
+from datasets import EMOTIONS
+from datasets.cli import build_or_exit, exit_code
 
-from ..config import ConfigError, RunConfig, parse_test_data, recorded_mask_config
+from ..config import RunConfig, parse_test_data, recorded_mask_config
 from ..model.inference import load_model
+from ..options import OPTIONS
+from ..reporting import write_reports
 from ..runfolder import RunError, atomic_json, read_json
 from .scoring import evaluate_models, scorers
 from .testsets import conditions_of, load_test_set, save_set_conditions
@@ -53,7 +54,7 @@ def add_test_sets(run_dir: Path, specs, workers: int | None = None, cache_dir: s
     metrics["results"] = results
     atomic_json(run_dir / "metrics.json", metrics)
     if report:
-        print(build_report(run_dir), flush=True)
+        write_reports(run_dir)
     return metrics
 
 
@@ -67,19 +68,19 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m experiments.evaluate",
                                 description="Add cross-dataset test sets to a finished run, without retraining.")
     p.add_argument("run_dir")
-    p.add_argument("--test-data", action="append", required=True, metavar="NAME=PATH")
-    p.add_argument("--workers", type=int, default=0)
-    p.add_argument("--cache-dir")
-    p.add_argument("--no-report", action="store_true")
+    p.add_argument("--test-data", action="append", required=True, metavar="NAME=PATH",
+                   help="another face dataset to test on, clean and masked (repeatable), as `experiments.run`'s")
+    p.add_argument("--workers", type=int, default=0, help="masking processes (default: one per core)")
+    p.add_argument("--cache-dir", help="parsed data, landmarks and masks (default: the user cache folder)")
+    p.add_argument("--no-report", action="store_true", help="leave report.html as it is")
     a = p.parse_args(argv)
-    try:  # the same checks a run makes on its --test-data
-        specs = RunConfig(test_data=parse_test_data(a.test_data), workers=a.workers).test_data
-    except ConfigError as e:
-        p.error(f"--{e.field.replace('_', '-')} {e.problem}")
+    # the same checks a run makes on its --test-data and --workers
+    specs = build_or_exit(p, lambda: RunConfig(test_data=parse_test_data(a.test_data), workers=a.workers),
+                          OPTIONS).test_data
     run_dir = Path(a.run_dir)
 
     def body():
         if not (run_dir / "metrics.json").is_file():
             raise RunError(f"{run_dir}: not a finished run folder (no metrics.json)")
         add_test_sets(run_dir, specs, a.workers or None, a.cache_dir, report=not a.no_report)
-    return exit_code(body, RunError, DatasetError)
+    return exit_code(body)

@@ -9,6 +9,8 @@ Training rows and scored on PrivateTest, beside the majority class. Done for eac
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -65,7 +67,7 @@ def probe_geometries(fer: FERData, points: np.ndarray, status: np.ndarray, confi
     """{geometry: outline_probe(...)} for the run's training masks drawn in each geometry."""
     out = {}
     for g in geometries:
-        cfg = MaskConfig(config.mask_types, config.colors, config.textures, config.seed, config.landmarks, g)
+        cfg = replace(config, geometry=g)
         out[g] = outline_probe(fer, outline_features(points, status, fer.rows, cfg, engine=engine))
         print(f"      outline probe, {g} masks: accuracy {out[g]['accuracy']:.4f} "
               f"(majority {out[g]['majority_accuracy']:.4f})", flush=True)

@@ -4,7 +4,7 @@ Each set becomes two test conditions, `NAME:clean` and `NAME:masked` (masked wit
 config and seed, every row kept), scored like FER2013's. A set is a FER-format CSV (every row is a test
 row) or an emotion-folder tree (`datasets.folders`; of a `<split>/<emotion>/` tree, the test split, else
 the validation split). Images that are not face crops get the same face detection and alignment as
-`experiments.predict` (`masking.faces.face_crop`); an image with no face found is kept (its centre
+`experiments.predict` (`datasets.faces.face_crop`); an image with no face found is kept (its centre
 square, status `no_face`) and counted; an unreadable file is left out and counted.
 """
 from __future__ import annotations
@@ -17,7 +17,8 @@ import numpy as np
 
 from datasets import EMOTIONS, USAGES, DatasetError, FERData, list_emotion_folders, load_fer2013
 from datasets.prepared import FACE_STATUSES
-from masking import MaskConfig, crop_files, mask_dataset
+from datasets.faces import crop_files
+from masking import MaskConfig, mask_dataset
 
 from .. import conditions as C
 from ..runfolder import save_set_samples

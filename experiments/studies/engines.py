@@ -27,7 +27,7 @@ from typing import Callable, Iterator
 
 from ..config import RunConfig
 from ..provenance import check_resume, fingerprint
-from ..run import Prepared, run
+from ..pipeline import Prepared, run
 from ..runfolder import RunError
 
 RETRIES = 3  # attempts after a Ray worker dies

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..config import RunConfig
 from ..provenance import check_resume, fingerprint
-from ..run import prepare
+from ..pipeline import prepare
 from ..runfolder import RunError, atomic_json, read_json
 from ..training.config import MODEL_NAMES, TrainConfig, check, check_choice
 from . import summary

@@ -7,30 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from datasets.checks import ConfigError, check, check_choice
+
 MODEL_NAMES = ("maskfer_se", "maskfer_cnn", "report_cnn", "resnet_small")  # the registry in experiments.model.architectures
 VIEWS = ("centre", "five", "ten")  # test-time views: the centre crop; + four corners; each also mirrored
 PRECISIONS = ("auto", "float32", "bfloat16")
 TRANSFER_METHODS = ("scratch", "clean_init", "distill")
 OPTIMIZERS = ("sgd", "adam")
-
-
-class ConfigError(ValueError):
-    """A configuration value out of range. `field` names it ("crop", "transfer.alpha", ...); the message
-    reads "<field> <problem>"."""
-
-    def __init__(self, field: str, problem: str):
-        super().__init__(f"{field} {problem}")
-        self.field, self.problem = field, problem
-
-
-def check(ok: bool, field: str, problem: str) -> None:
-    """Raise ConfigError(field, problem) unless ok."""
-    if not ok:
-        raise ConfigError(field, problem)
-
-
-def check_choice(value, choices, field: str) -> None:
-    check(value in choices, field, f"{value!r} is unknown; expected one of {', '.join(choices)}")
 
 
 @dataclass(frozen=True)

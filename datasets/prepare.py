@@ -3,7 +3,7 @@ crops in FER2013's framing, in shards, with a manifest (format: `datasets.prepar
 
 PHOTOS holds `<emotion>/` or `<split>/<emotion>/` folders (`datasets.folders`: synonyms, AffectNet numbers;
 contempt and unknown folders are reported and skipped). Split folders give the Usage; a set without them is
-split stratified by emotion (`split`, `seed`). Every image gets `masking.faces.face_crop`, the crop `predict`
+split stratified by emotion (`split`, `seed`). Every image gets `datasets.faces.face_crop`, the crop `predict`
 and `--test-data` use: an image with no face is kept (its centre square) and marked `no_face`; an unreadable
 file is left out of the set, counted and listed. Shards are made on an engine (`datasets.engine`: local
 processes or Ray), written by this process as each is done, so an interrupted prepare resumes at the first
@@ -17,19 +17,17 @@ import json
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
-from datasets import EMOTIONS, USAGES, DatasetError
-from datasets.atomic import atomic_path
-from datasets.engine import Engine
-from datasets.folders import list_emotion_folders
-from datasets.prepared import (FACE_STATUSES, FORMAT_VERSION, MANIFEST, ROWS, SHARD_ARRAYS, UNREADABLE,
-                               content_sha256, is_prepared, read_manifest, shard_name)
-
-from .landmarks import LandmarkConfig
-from .pipeline import crop_files
+from .atomic import atomic_path
+from .engine import Engine
+from .faces import crop_files
+from .fer2013 import EMOTIONS, USAGES, DatasetError
+from .folders import list_emotion_folders
+from .prepared import (FACE_STATUSES, FORMAT_VERSION, MANIFEST, ROWS, SHARD_ARRAYS, UNREADABLE, content_sha256,
+                       is_prepared, read_manifest, shard_name)
 
 SHARD_ROWS = 2048
+PHOTO_UPSAMPLE = 1  # dlib's up-sampling passes on photos (`datasets.faces.FaceFinder`)
 
 
 def parse_split(text: str) -> tuple[float, float, float]:
@@ -45,32 +43,18 @@ def parse_split(text: str) -> tuple[float, float, float]:
 
 
 def stratified_usage(labels: np.ndarray, split: tuple[float, float, float], seed: int) -> np.ndarray:
-    """(N,) uint8 Usage per row: a stratified split by emotion (scikit-learn), reproducible from `seed`."""
-    idx = np.arange(len(labels))
+    """(N,) uint8 Usage per row, stratified by emotion: each emotion present is shuffled (seeded) and cut into
+    Training / PublicTest / PrivateTest at its own share of the fractions, rounded to whole rows, so every
+    emotion a set has is split alike whichever emotions it lacks. Reproducible from `seed`."""
     usage = np.zeros(len(labels), np.uint8)
-    train_frac, val_frac, test_frac = split
-    rest_frac = val_frac + test_frac
-    if rest_frac <= 0:
-        return usage
-
-    def cut(ids, size):  # stratify where every class has two rows to spare, else split plainly
-        strat = labels[ids] if np.bincount(labels[ids]).min(initial=2) >= 2 else None
-        try:
-            return train_test_split(ids, test_size=size, random_state=seed, stratify=strat)
-        except ValueError:
-            return train_test_split(ids, test_size=size, random_state=seed)
-    if train_frac > 0:
-        _, rest = cut(idx, rest_frac)
-    else:
-        rest = idx
-    if test_frac <= 0:
-        usage[rest] = USAGES.index("PublicTest")
-        return usage
-    if val_frac <= 0:
-        usage[rest] = USAGES.index("PrivateTest")
-        return usage
-    val, test = cut(rest, test_frac / rest_frac)
-    usage[val], usage[test] = USAGES.index("PublicTest"), USAGES.index("PrivateTest")
+    rng = np.random.default_rng(seed)
+    _, val_frac, test_frac = split
+    for k in np.unique(labels):
+        ids = rng.permutation(np.flatnonzero(labels == k))
+        n_test = int(np.floor(len(ids) * test_frac + 0.5))
+        n_val = min(int(np.floor(len(ids) * val_frac + 0.5)), len(ids) - n_test)
+        usage[ids[:n_val]] = USAGES.index("PublicTest")
+        usage[ids[n_val:n_val + n_test]] = USAGES.index("PrivateTest")
     return usage
 
 
@@ -103,7 +87,7 @@ def prepare_photos(photos: str | Path, out: str | Path, split: tuple[float, floa
     files = [listing.files[i] for i in order]
     labels, usage = listing.labels[order], usage[order]
     settings = {"version": FORMAT_VERSION, "split": "folders" if listing.usage is not None else list(split),
-                "seed": seed, "shard_rows": shard_rows, "landmarks": LandmarkConfig().__dict__}
+                "seed": seed, "shard_rows": shard_rows, "faces": {"photo_upsample": PHOTO_UPSAMPLE}}
     listing_hash = _listing_hash(photos, files, labels, usage, settings)
     done = read_manifest(out) if is_prepared(out) else {}
     if done.get("listing_sha256") == listing_hash and all((out / s["name"]).is_file() for s in done["shards"]):
@@ -135,7 +119,7 @@ def _shard_done(path: Path, key: str) -> bool:
 
 def _make_shard(path: Path, key: str, files, labels, usage, start: int, engine: Engine) -> None:
     """Face crops of one shard's files, on the engine (its chunks spread over the workers), saved atomically."""
-    images, status = crop_files(files, engine=engine)
+    images, status = crop_files(files, engine=engine, photo_upsample=PHOTO_UPSAMPLE)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, images=images, labels=labels, usage=usage, status=status,
                  row=np.arange(start, start + len(files), dtype=np.int64), key=np.array(key))

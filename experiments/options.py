@@ -1,0 +1,109 @@
+"""The run's command-line options, defined once: `add_run_arguments` (the parser of `experiments.run`, whose
+options `experiments.study` also takes), `run_config` (the RunConfig they ask for) and `OPTIONS`, the option
+that sets each checked config field, for every experiments CLI's messages (the configs check the values)."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+from datasets.cli import build_or_exit
+from masking import MASK_TYPES
+
+from . import conditions as C
+from .config import PROFILES, TRANSFER, RunConfig, TransferConfig, parse_test_data, profile_config
+from .training.config import MODEL_NAMES, PRECISIONS, TRANSFER_METHODS, VIEWS
+
+# Fields whose option is not `--<field with dashes>` (`datasets.cli.option_name`).
+OPTIONS = {"transfer.method": "--masked-start", "transfer.epochs": "--finetune-epochs",
+           "transfer.alpha": "--distill-weight", "transfer.temperature": "--distill-temperature",
+           "test_mask_geometries": "--test-mask-geometry", "variants": "VARIANT"}
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """Every option of `python -m experiments.run`, and its positional VARIANT list."""
+    p.add_argument("variants", nargs="+", choices=list(C.VARIANTS), metavar="VARIANT",
+                   help=f"variants to train: {', '.join(C.VARIANTS)}")
+    p.add_argument("--profile", default="default", choices=list(PROFILES))
+    p.add_argument("--data", help="FER2013 .csv/.csv.gz or image folders (default: $FER2013_CSV; smoke: synthetic)")
+    p.add_argument("--out", help="run folder (default runs/<timestamp>); rerunning into it resumes")
+    p.add_argument("--overwrite", action="store_true", help="retrain variants whose settings changed")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--model", choices=MODEL_NAMES)
+    p.add_argument("--width", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--seed", type=int, help="initial weights, shuffling and augmentation")
+    p.add_argument("--class-weights", action="store_true", default=None, help="inverse-frequency class weights")
+    p.add_argument("--crop", type=int, help="training crop side in pixels, random position (48 = no crop)")
+    p.add_argument("--erasing", type=float, help="probability of erasing one random patch of each training crop "
+                   "(Keras RandomErasing; default 0 = off)")
+    p.add_argument("--views", choices=VIEWS, help="test-time views averaged inside the saved model: the centre "
+                   "crop and its mirror, centre and four corners, or those ten with mirrors")
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help="auto: bfloat16 where /proc/cpuinfo shows amx_bf16 or avx512_bf16, else float32")
+    p.add_argument("--masked-start", choices=TRANSFER_METHODS,
+                   help="how masked and mixed models train when the run also trains clean: from scratch, from "
+                        "the clean weights, or from them plus distillation from the clean model on each row's "
+                        f"clean twin (default {TransferConfig.method})")
+    p.add_argument("--finetune-epochs", type=int, help="epochs of a masked/mixed model that starts from the clean "
+                   "weights (default: the profile's)")
+    p.add_argument("--distill-weight", type=float, help=f"alpha, 0..1 (default {TransferConfig.alpha})")
+    p.add_argument("--distill-temperature", type=float, help=f"default {TransferConfig.temperature}")
+    p.add_argument("--train-mask-types", default=",".join(MASK_TYPES), help="comma-separated mask types for training")
+    p.add_argument("--test-mask-types", default=",".join(MASK_TYPES), help="comma-separated: one test condition each")
+    p.add_argument("--train-mask-geometry", default="landmark", help="geometry of the training masks: landmark "
+                   "(the mask follows the jaw; default) or rigid (placed by the eyes and nose bridge)")
+    p.add_argument("--test-mask-geometry", default="rigid", help="comma-separated geometries: one more test "
+                   "condition each, masked:<geometry> (default rigid)")
+    p.add_argument("--mask-seed", type=int, default=0, help="the masks' seed (type, colour per row)")
+    p.add_argument("--limit-rows", type=int, help="at most this many rows per split (smoke: 300)")
+    p.add_argument("--workers", type=int, default=0, help="masking processes (default: one per core)")
+    p.add_argument("--threads", type=int, default=0, help="TensorFlow's intra- and inter-op threads, recorded in "
+                   "config.json (default: one per core)")
+    p.add_argument("--test-data", action="append", default=[], metavar="NAME=PATH",
+                   help="another face dataset to test on, clean and masked (repeatable): a FER-format CSV or a "
+                        "folder of <emotion>/ (or <split>/<emotion>/) image folders")
+    p.add_argument("--cache-dir", help="parsed data, landmarks and masks (default: $MASKFER_CACHE_DIR or the "
+                   "user cache folder)")
+    p.add_argument("--no-report", action="store_true", help="stop before report.html")
+    p.add_argument("--verbose", action="store_true", help="Keras's own per-epoch output (TensorFlow's start-up "
+                   "lines: set TF_CPP_MIN_LOG_LEVEL=0)")
+
+
+def run_parser(description: str | None = None) -> argparse.ArgumentParser:
+    """The parser of `python -m experiments.run`."""
+    p = argparse.ArgumentParser(prog="python -m experiments.run", description=description,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_arguments(p)
+    return p
+
+
+def parse_run_args(argv: list[str] | None, description: str | None = None) -> RunConfig:
+    """The RunConfig of `python -m experiments.run` options; a bad value exits 2 naming its option."""
+    p = run_parser(description)
+    a = p.parse_args(argv)
+    return build_or_exit(p, lambda: run_config(a), OPTIONS)
+
+
+def _list(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+def run_config(a: argparse.Namespace) -> RunConfig:
+    """The RunConfig the options ask for; ConfigError (from the config classes) names a bad value's field."""
+    train = profile_config(a.profile, epochs=a.epochs, model=a.model, width=a.width, batch_size=a.batch_size,
+                           seed=a.seed, class_weights=a.class_weights, crop=a.crop, views=a.views,
+                           precision=a.precision)
+    if a.erasing is not None:
+        train = replace(train, augment=replace(train.augment, erasing=a.erasing))
+    transfer = replace(TRANSFER[a.profile], **{k: v for k, v in (
+        ("method", a.masked_start), ("epochs", a.finetune_epochs), ("alpha", a.distill_weight),
+        ("temperature", a.distill_temperature)) if v is not None})
+    out = a.out or str(Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
+    return RunConfig(variants=tuple(dict.fromkeys(a.variants)), profile=a.profile, data=a.data, out=out, train=train,
+                     train_mask_types=_list(a.train_mask_types), test_mask_types=_list(a.test_mask_types),
+                     train_mask_geometry=a.train_mask_geometry, test_mask_geometries=_list(a.test_mask_geometry),
+                     transfer=transfer, mask_seed=a.mask_seed, limit_rows=a.limit_rows, workers=a.workers,
+                     threads=a.threads, cache_dir=a.cache_dir, report=not a.no_report, overwrite=a.overwrite,
+                     verbose=a.verbose, test_data=parse_test_data(a.test_data))

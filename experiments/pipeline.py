@@ -1,0 +1,256 @@
+"""The run's stages, as a library (`python -m experiments.run` is its command line; a study calls `run` in
+each of its workers):
+
+1. `load_stage`: FER2013 (Training / PublicTest / PrivateTest), a prepared set or a folder of photos,
+2. `make_masks` + `mask_stage`: the masked variant of the same rows,
+3. `train_stage`: one shared recipe per variant (validation on PublicTest),
+4. `evaluate_stage`: every model on every test condition of PrivateTest (clean, masked, one per mask type
+   and geometry) and of each cross-dataset set, beside the majority-class baseline; the occlusion maps,
+5. the run folder's config.json and metrics.json. The report is the next stage's (`python -m reports`).
+
+Rerunning into a run folder reuses each finished variant whose fingerprint (training recipe, training
+masks, dataset, library versions) matches; any difference stops the run before work, naming the fields
+(RunError), unless cfg.overwrite retrains those variants.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from datasets import EMOTIONS, N_CLASSES, USAGES, DatasetError, FERData, default_cache_dir, load_dataset
+from datasets.engine import Engine
+from datasets.prepare import prepare_photos
+from datasets.prepared import is_prepared
+from datasets.atomic import atomic_path
+from masking import COLORS, MASK_TYPES, STATUSES, TEXTURES, MaskedSet, find_landmarks, mask_dataset, mask_key
+
+from . import conditions as C
+from .backend import pin_threads
+from .config import RunConfig
+from .evaluation.occlusion import write_occlusion_maps
+from .evaluation.outline import probe_geometries
+from .evaluation.scoring import evaluate_models, scorers
+from .evaluation.testsets import conditions_of, load_test_set, save_set_conditions
+from .model.inference import load_model, predict_proba
+from .provenance import check_resume, fingerprint, recorded, resolve_data, versions
+from .runfolder import RunError, Timer, atomic_json, check_writable, save_samples
+from .training.precision import cpu_model, resolve_precision
+from .training.train import train_model
+from .training.transfer import method_of, teacher_targets, training_order
+
+
+def _limit(fer: FERData, n: int) -> FERData:
+    if not n:
+        return fer
+    keep = np.zeros(len(fer), bool)
+    for u in range(len(USAGES)):
+        keep[np.flatnonzero(fer.usage == u)[:n]] = True
+    return fer.take(keep)
+
+
+def _concat(*parts: FERData) -> FERData:
+    return FERData(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("images", "labels", "usage", "rows")),
+                   parts[0].source_hash)
+
+
+def masking_summary(fer: FERData, masked) -> dict:
+    """Counts per landmark status and emotion, mask type, colour and texture; median lower-face coverage."""
+    status = {e: {s: int(((fer.labels == k) & (masked.status == j)).sum()) for j, s in enumerate(STATUSES)}
+              for k, e in enumerate(EMOTIONS)}
+    return {"rows": len(fer), "statuses": list(STATUSES), "status_per_emotion": status,
+            "mask_types": {t: int((masked.mask_type == i).sum()) for i, t in enumerate(MASK_TYPES)},
+            "colors": {c: int((masked.color == i).sum()) for i, c in enumerate(COLORS) if (masked.color == i).any()},
+            "textures": {t: int((masked.texture == i).sum()) for i, t in enumerate(TEXTURES)
+                         if (masked.texture == i).any()},
+            "coverage_median": float(np.median(masked.coverage)) if len(fer) else 0.0}
+
+
+# ------------------------------------------------------------------ stages
+
+@dataclass(frozen=True, eq=False)
+class Masks:
+    """The masked twins a run uses: `masked`, every row with the training masks (MaskedSet, aligned with the
+    rows); `per_type`, {mask type: (M, 48, 48) uint8 PrivateTest images, every row with that one type};
+    `per_geometry`, {geometry: PrivateTest with the training mask types drawn in that geometry}; `points`
+    (N, 68, 2) float32, every row's landmarks (the outline probe redraws the masks' shapes from them)."""
+
+    masked: MaskedSet
+    per_type: dict[str, np.ndarray]
+    per_geometry: dict[str, np.ndarray]
+    points: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """Everything a run reads before training, made once by `prepare` (a study ships it to each of its runs,
+    which then need neither the data file nor the caches): the data path (for the record), the rows, the
+    cross-dataset test sets with their two conditions each, and the masks."""
+
+    data_path: str
+    fer: FERData
+    test_sets: tuple
+    masks: Masks
+
+
+def load_stage(cfg: RunConfig) -> tuple[str, FERData]:
+    """The rows a run trains and tests on: a FER-format CSV, a prepared set, or a folder of photos, which is
+    prepared first (into the cache, reused while the folder is unchanged)."""
+    data_path = resolve_data(cfg)
+    print(f"[1/5] loading {data_path}", flush=True)
+    path = Path(data_path)
+    if path.is_dir() and not is_prepared(path):
+        target = Path(cfg.cache_dir or default_cache_dir()) / "prepared" / hashlib.sha256(
+            str(path.resolve()).encode()).hexdigest()[:24]
+        prepare_photos(path, target, engine=Engine("local", cfg.workers))
+        path = target
+    return data_path, _limit(load_dataset(path, cache_dir=cfg.cache_dir), cfg.limit_rows)
+
+
+def load_test_sets(cfg: RunConfig) -> tuple:
+    """((TestSet, {condition: images}), ...) for every --test-data set, masked with the training masks."""
+    out = []
+    for name, path in cfg.test_data:
+        ts = load_test_set(name, path, cfg.workers or None, cfg.cache_dir)
+        out.append((ts, conditions_of(ts, cfg.mask_config, cfg.workers or None, cfg.cache_dir)))
+    return tuple(out)
+
+
+def make_masks(cfg: RunConfig, fer: FERData) -> Masks:
+    """Masks every row with the training mask types, and PrivateTest once per test mask type (reusing the
+    landmarks); all of it cached."""
+    workers = cfg.workers or None
+    mcfg = cfg.mask_config
+    print(f"[2/5] masking {len(fer)} rows (types: {', '.join(cfg.train_mask_types)})", flush=True)
+    points, status = find_landmarks(fer, mcfg.landmarks, workers, cfg.cache_dir)
+    masked_set = mask_dataset(fer, mcfg, workers, cfg.cache_dir, landmarks=(points, status))
+    private = fer.usage == USAGES.index("PrivateTest")
+    test = fer.take(private)
+    private_marks = (points[private], status[private])
+    per_type = {mt: mask_dataset(test, replace(mcfg, mask_types=(mt,)), workers, cfg.cache_dir,
+                                 landmarks=private_marks).images for mt in cfg.test_mask_types}
+    per_geometry = {g: mask_dataset(test, replace(mcfg, geometry=g), workers, cfg.cache_dir,
+                                    landmarks=private_marks).images for g in cfg.test_mask_geometries}
+    return Masks(masked_set, per_type, per_geometry, points)
+
+
+def prepare(cfg: RunConfig) -> Prepared:
+    """Load the data, its cross-dataset test sets and its masks, as a run of `cfg` would."""
+    data_path, fer = load_stage(cfg)
+    return Prepared(data_path, fer, load_test_sets(cfg), make_masks(cfg, fer))
+
+
+def mask_stage(cfg: RunConfig, fer: FERData, masks: Masks, out: Path) -> tuple[dict, dict[str, np.ndarray], FERData]:
+    """Writes masking.json and samples.npz. Returns ({(pixels, usage): FERData}, {condition: PrivateTest
+    images}, clean PrivateTest)."""
+    masked = masks.masked.as_fer(fer, mask_key(fer, cfg.mask_config))
+    atomic_json(out / "masking.json", masking_summary(fer, masks.masked))
+    split = {(v, u): d.split(u) for v, d in ((C.CLEAN, fer), (C.MASKED, masked)) for u in USAGES}
+    test = split[(C.CLEAN, "PrivateTest")]
+    images = {C.CLEAN: test.images, C.MASKED: split[(C.MASKED, "PrivateTest")].images}
+    images.update({C.geometry_condition(g): masks.per_geometry[g] for g in cfg.test_mask_geometries})
+    images.update({C.type_condition(mt): masks.per_type[mt] for mt in cfg.test_mask_types})
+    save_samples(out, test, images[C.MASKED])
+    return split, images, test
+
+
+def train_stage(cfg: RunConfig, split: dict, out: Path, todo: list[str], prints: dict, timer: Timer) -> dict:
+    """Trains the variants in `todo` (clean first: the others may start from it and learn from its
+    predictions, see `transfer`) and loads the finished ones; returns {variant: keras.Model}."""
+    models = {}
+    order = training_order(cfg.variants)
+    for i, variant in enumerate(order):
+        vdir = out / variant
+        if variant not in todo:
+            print(f"[3/5] {variant}: finished earlier with the same settings, loading {vdir / 'model.keras'}",
+                  flush=True)
+            models[variant] = load_model(vdir / "model.keras")
+            continue
+        with timer.stage(f"train_{variant}"):
+            srcs = C.sources(variant)
+            train = _concat(*(split[(s, "Training")] for s in srcs))
+            val = _concat(*(split[(s, "PublicTest")] for s in srcs))
+            method = method_of(cfg, variant)
+            init = models[C.CLEAN] if method in ("clean_init", "distill") else None
+            teacher = (teacher_targets(lambda x: predict_proba(init, x), split, variant)
+                       if method == "distill" else None)
+            epochs = cfg.transfer.epochs if init is not None else cfg.train.epochs
+            print(f"[3/5] training {variant} ({i + 1}/{len(order)}): {len(train)} rows ({' + '.join(srcs)}), "
+                  f"{epochs} epochs{_start_text(method)}, validation {len(val)} PublicTest rows", flush=True)
+            before = recorded(vdir)
+            if before is not None and before != prints[variant]:  # --overwrite: start afresh
+                shutil.rmtree(vdir)
+            atomic_json(vdir / "fingerprint.json", {"fingerprint": prints[variant]})
+            model = train_model(train, val, cfg.train, vdir, verbose=2 if cfg.verbose else 1, init=init,
+                                teacher=teacher, transfer=cfg.transfer)
+            with atomic_path(vdir / "model.keras") as tmp:
+                model.save(tmp)
+            (vdir / "best.keras").unlink(missing_ok=True)
+        atomic_json(vdir / "done.json", {"seconds": timer.durations[f"train_{variant}"],
+                                          "fingerprint": prints[variant]})
+        models[variant] = model
+    return {v: models[v] for v in cfg.variants}
+
+
+def _start_text(method: str | None) -> str:
+    return {None: "", "scratch": " from scratch", "clean_init": " from the clean model's weights",
+            "distill": " from the clean model's weights, distilled from its predictions on the clean twins"}[method]
+
+
+def evaluate_stage(cfg: RunConfig, models: dict, images: dict, test: FERData, majority_class: int,
+                   test_sets: list, out: Path) -> list[dict]:
+    """Scores every model and the majority baseline on every FER2013 condition and every cross-dataset
+    set's two conditions, writes the predictions files and the occlusion maps; returns the metrics entries."""
+    print(f"[4/5] evaluating {len(models)} model(s) on {len(images) + 2 * len(test_sets)} test conditions",
+          flush=True)
+    score_with = scorers(models, majority_class)
+    results = evaluate_models(score_with, images, test.labels, test.rows, out / "predictions")
+    for ts, conds in test_sets:
+        results += evaluate_models(score_with, conds, ts.fer.labels, ts.fer.rows, out / "predictions", ts.emotions)
+        save_set_conditions(out, ts, conds)
+    write_occlusion_maps(out, models)
+    return results
+
+
+def run(cfg: RunConfig, command: str = "", prepared: Prepared | None = None) -> Path:
+    """Execute a run up to its metrics (no report: `experiments.reporting.write_reports`); returns the run
+    folder. Bad input raises RunError, DatasetError or ConfigError before any work. prepared: `prepare(cfg)`'s
+    result, made elsewhere (a study's driver); else the run makes it itself."""
+    threads = pin_threads(cfg.threads)  # before any TensorFlow op
+    timer = Timer()
+    out = Path(cfg.out)
+    check_writable(out)
+    with timer.stage("load"):
+        data_path, fer = (prepared.data_path, prepared.fer) if prepared else load_stage(cfg)
+    prints = {v: fingerprint(cfg, v, fer.source_hash) for v in cfg.variants}
+    todo = check_resume(cfg, out, prints)
+    with timer.stage("test_sets"):  # bad test sets fail here, before any training
+        test_sets = prepared.test_sets if prepared else load_test_sets(cfg)
+    config = {"command": command, "config": cfg.to_dict(), "data": data_path, "dataset_sha256": fer.source_hash,
+              "versions": versions(), "cpu": cpu_model(), "threads": threads, "precision": resolve_precision(cfg.train.precision),
+              "transfer": {v: method_of(cfg, v) for v in cfg.variants if C.uses_masks(v)},
+              "started": datetime.now().isoformat(timespec="seconds")}
+    with timer.stage("masking"):
+        masks = prepared.masks if prepared else make_masks(cfg, fer)
+        split, images, test = mask_stage(cfg, fer, masks, out)
+    models = train_stage(cfg, split, out, todo, prints, timer)
+    majority = int(np.bincount(split[(C.CLEAN, "Training")].labels, minlength=N_CLASSES).argmax())
+    with timer.stage("evaluate"):
+        results = evaluate_stage(cfg, models, images, test, majority, test_sets, out)
+    with timer.stage("outline_probe"):
+        probe = probe_geometries(fer, masks.points, masks.masked.status, cfg.mask_config, C.GEOMETRIES,
+                                 Engine("local", cfg.workers))
+    metrics = {"wall_seconds": timer.total(), "durations": timer.durations, "results": results,
+               "test_rows": len(test), "emotions": list(EMOTIONS), "conditions": list(images),
+               "majority_class": EMOTIONS[majority], "test_sets": {ts.name: ts.summary() for ts, _ in test_sets}, "outline_probe": probe,
+               "mask_geometry": {"train": cfg.train_mask_geometry, "test": list(cfg.test_mask_geometries)}}
+    config.update(finished=datetime.now().isoformat(timespec="seconds"), durations=timer.durations,
+                  models={v: json.loads((out / v / "done.json").read_text())["fingerprint"] for v in cfg.variants})
+    atomic_json(out / "config.json", config)
+    atomic_json(out / "metrics.json", metrics)
+    return out

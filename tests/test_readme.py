@@ -1,0 +1,65 @@
+"""The README's command table matches every CLI's --help: the same options, no more and no fewer."""
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# README command -> (module whose main() parses it, the subcommand's words)
+COMMANDS = {
+    "python -m datasets info": ("datasets.__main__", ["info"]),
+    "python -m datasets synth": ("datasets.__main__", ["synth"]),
+    "python -m datasets prepare": ("datasets.__main__", ["prepare"]),
+    "python -m masking csv": ("masking.__main__", ["csv"]),
+    "python -m masking images": ("masking.__main__", ["images"]),
+    "python -m experiments.run": ("experiments.run", []),
+    "python -m experiments.study": ("experiments.study", []),
+    "python -m experiments.evaluate": ("experiments.evaluate", []),
+    "python -m experiments.predict": ("experiments.predict", []),
+    "python -m experiments.export": ("experiments.export", []),
+    "python -m reports": ("reports.__main__", []),
+}
+OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+
+
+def readme_rows(text: str | None = None) -> dict[str, set[str]]:
+    """{command: the options its row of the README's command table names}."""
+    rows = {}
+    for line in (text or (ROOT / "README.md").read_text()).splitlines():
+        m = re.match(r"\| `(python -m [\w.]+(?: (?:info|synth|prepare|csv|images))?)\b([^`]*)` \|", line)
+        if m and m.group(1) in COMMANDS:
+            rows[m.group(1)] = set(OPTION.findall(m.group(2)))
+    return rows
+
+
+def help_options(module: str, words: list[str], capsys) -> set[str]:
+    """The options a CLI's --help lists (its options section: lines that start with the option)."""
+    with pytest.raises(SystemExit) as e:
+        importlib.import_module(module).main([*words, "--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    return {m.group(2) for line in text.splitlines()
+            if (m := re.match(r"^  (-\w, )?(--[a-z][a-z0-9-]*)", line))} - {"--help"}
+
+
+def test_the_readme_has_a_row_for_every_command():
+    assert set(readme_rows()) == set(COMMANDS)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_readme_options_match_help(command, capsys):
+    module, words = COMMANDS[command]
+    listed, actual = readme_rows()[command], help_options(module, words, capsys)
+    if command != "python -m reports":  # (takes folders only)
+        assert actual, f"{command}: no options found in --help"
+    assert listed == actual, f"{command}: README lacks {sorted(actual - listed)}, --help lacks {sorted(listed - actual)}"
+
+
+def test_the_row_parser_sees_a_missing_option():
+    """A README row that drops an option no longer matches (the check can fail)."""
+    text = (ROOT / "README.md").read_text()
+    assert "--json" in readme_rows(text)["python -m datasets info"]
+    assert "--json" not in readme_rows(text.replace("[--json]", "", 1))["python -m datasets info"]
