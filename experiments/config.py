@@ -40,7 +40,7 @@ def parse_test_data(specs) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def _check_test_data(pairs) -> None:
+def check_test_data(pairs) -> None:
     seen = set()
     for name, path in pairs:
         spec = f"{name}={path}"
@@ -96,7 +96,7 @@ class RunConfig:
         for name in ("limit_rows", "workers", "threads"):
             value = getattr(self, name)
             check(value is None or value >= 0, name, f"must be 0 or more, got {value}")
-        _check_test_data(self.test_data)
+        check_test_data(self.test_data)
         if self.train is None:
             object.__setattr__(self, "train", PROFILES[self.profile])
         if self.transfer is None:

@@ -8,17 +8,19 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
+from datasets.checks import ConfigError
 from datasets.cli import build_or_exit
 from masking import MASK_TYPES
 
 from . import conditions as C
+from .outside.card import CHANNELS, LAYOUTS, OUTPUTS, SCALES, CardDefaults
 from .config import PROFILES, TRANSFER, RunConfig, TransferConfig, parse_test_data, profile_config
 from .training.config import MODEL_NAMES, PRECISIONS, TRANSFER_METHODS, VIEWS
 
 # Fields whose option is not `--<field with dashes>` (`datasets.cli.option_name`).
 OPTIONS = {"transfer.method": "--masked-start", "transfer.epochs": "--finetune-epochs",
            "transfer.alpha": "--distill-weight", "transfer.temperature": "--distill-temperature",
-           "test_mask_geometries": "--test-mask-geometry", "variants": "VARIANT"}
+           "test_mask_geometries": "--test-mask-geometry", "variants": "VARIANT", "cards": "CARD"}
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
@@ -84,6 +86,29 @@ def parse_run_args(argv: list[str] | None, description: str | None = None) -> Ru
     p = run_parser(description)
     a = p.parse_args(argv)
     return build_or_exit(p, lambda: run_config(a), OPTIONS)
+
+
+def add_card_arguments(p: argparse.ArgumentParser) -> None:
+    """The model-card fields as options, for bare model files (a card's own field wins)."""
+    g = p.add_argument_group("model card fields for bare model files (a card's own field wins)")
+    g.add_argument("--scale", choices=SCALES, help="how pixels 0..255 become the model's input (never guessed)")
+    g.add_argument("--labels", help="comma-separated: the emotion of each output, in order (synonyms and "
+                   "contempt accepted; default FER2013's order for a 7-output model)")
+    g.add_argument("--input", help="HEIGHT,WIDTH where the model does not state it")
+    g.add_argument("--channels", choices=CHANNELS, help="where the model does not state it (3 channels: rgb)")
+    g.add_argument("--layout", choices=LAYOUTS, help="where the model's input shape leaves a doubt")
+    g.add_argument("--output", choices=OUTPUTS, help="probabilities (default) or logits")
+
+
+def card_defaults(a: argparse.Namespace) -> CardDefaults:
+    size = None
+    if a.input:
+        try:
+            size = tuple(int(v) for v in a.input.split(","))
+        except ValueError:
+            raise ConfigError("input", f"{a.input!r}: expected HEIGHT,WIDTH") from None
+    return CardDefaults(scale=a.scale, labels=_list(a.labels) if a.labels else None, input=size,
+                        channels=a.channels, layout=a.layout, output=a.output)
 
 
 def _list(text: str) -> tuple[str, ...]:

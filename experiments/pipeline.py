@@ -28,7 +28,7 @@ from datasets.engine import Engine
 from datasets.prepare import prepare_photos
 from datasets.prepared import is_prepared
 from datasets.atomic import atomic_path
-from masking import COLORS, MASK_TYPES, STATUSES, TEXTURES, MaskedSet, find_landmarks, mask_dataset, mask_key
+from masking import COLORS, MASK_TYPES, STATUSES, TEXTURES, MaskConfig, MaskedSet, find_landmarks, mask_dataset, mask_key
 
 from . import conditions as C
 from .backend import pin_threads
@@ -98,27 +98,63 @@ class Prepared:
     masks: Masks
 
 
-def load_stage(cfg: RunConfig) -> tuple[str, FERData]:
-    """The rows a run trains and tests on: a FER-format CSV, a prepared set, or a folder of photos, which is
-    prepared first (into the cache, reused while the folder is unchanged)."""
-    data_path = resolve_data(cfg)
-    print(f"[1/5] loading {data_path}", flush=True)
+def load_rows(data_path: str, cache_dir: str | None = None, workers: int = 0, limit_rows: int = 0) -> FERData:
+    """The rows of a FER-format CSV, a prepared set, or a folder of photos, which is prepared first (into the
+    cache, reused while the folder is unchanged); at most `limit_rows` per split (0: all)."""
     path = Path(data_path)
     if path.is_dir() and not is_prepared(path):
-        target = Path(cfg.cache_dir or default_cache_dir()) / "prepared" / hashlib.sha256(
+        target = Path(cache_dir or default_cache_dir()) / "prepared" / hashlib.sha256(
             str(path.resolve()).encode()).hexdigest()[:24]
-        prepare_photos(path, target, engine=Engine("local", cfg.workers))
+        prepare_photos(path, target, engine=Engine("local", workers))
         path = target
-    return data_path, _limit(load_dataset(path, cache_dir=cfg.cache_dir), cfg.limit_rows)
+    return _limit(load_dataset(path, cache_dir=cache_dir), limit_rows)
+
+
+def load_stage(cfg: RunConfig) -> tuple[str, FERData]:
+    """The rows a run trains and tests on (`load_rows` of --data, or of the profile's default data)."""
+    data_path = resolve_data(cfg)
+    print(f"[1/5] loading {data_path}", flush=True)
+    return data_path, load_rows(data_path, cfg.cache_dir, cfg.workers, cfg.limit_rows)
+
+
+def load_sets(specs, mask_config: MaskConfig, workers: int = 0, cache_dir: str | None = None) -> tuple:
+    """((TestSet, {condition: images}), ...) for every (NAME, PATH) test set, masked with `mask_config`."""
+    out = []
+    for name, path in specs:
+        ts = load_test_set(name, path, workers or None, cache_dir)
+        out.append((ts, conditions_of(ts, mask_config, workers or None, cache_dir)))
+    return tuple(out)
 
 
 def load_test_sets(cfg: RunConfig) -> tuple:
-    """((TestSet, {condition: images}), ...) for every --test-data set, masked with the training masks."""
-    out = []
-    for name, path in cfg.test_data:
-        ts = load_test_set(name, path, cfg.workers or None, cfg.cache_dir)
-        out.append((ts, conditions_of(ts, cfg.mask_config, cfg.workers or None, cfg.cache_dir)))
-    return tuple(out)
+    """`load_sets` of every --test-data set, masked with the training masks."""
+    return load_sets(cfg.test_data, cfg.mask_config, cfg.workers, cfg.cache_dir)
+
+
+def mask_conditions(test: FERData, mcfg: MaskConfig, test_mask_types, geometries, workers: int = 0,
+                    cache_dir: str | None = None, landmarks=None) -> tuple[dict, dict]:
+    """({mask type: images}, {geometry: images}): the test rows once per test mask type (every row that
+    type) and once per geometry (the training types drawn in it); (M, 48, 48) uint8 each, cached."""
+    per_type = {mt: mask_dataset(test, replace(mcfg, mask_types=(mt,)), workers or None, cache_dir,
+                                 landmarks=landmarks).images for mt in test_mask_types}
+    per_geometry = {g: mask_dataset(test, replace(mcfg, geometry=g), workers or None, cache_dir,
+                                    landmarks=landmarks).images for g in geometries}
+    return per_type, per_geometry
+
+
+def private_conditions(test: FERData, mcfg: MaskConfig, test_mask_types, geometries, workers: int = 0,
+                    cache_dir: str | None = None) -> tuple[dict[str, np.ndarray], MaskedSet]:
+    """Every FER2013 test condition of a run on its test rows alone ({condition: (M, 48, 48) uint8}, in
+    report order), and the `masked` condition's MaskedSet. A row's mask depends only on the seed, its row id
+    and its pixels, so these are the pixels a run masks on all rows (scoring needs no Training rows)."""
+    points, status = find_landmarks(test, mcfg.landmarks, workers or None, cache_dir)
+    masked = mask_dataset(test, mcfg, workers or None, cache_dir, landmarks=(points, status))
+    per_type, per_geometry = mask_conditions(test, mcfg, test_mask_types, geometries, workers, cache_dir,
+                                             (points, status))
+    images = {C.CLEAN: test.images, C.MASKED: masked.images}
+    images.update({C.geometry_condition(g): per_geometry[g] for g in geometries})
+    images.update({C.type_condition(mt): per_type[mt] for mt in test_mask_types})
+    return images, masked
 
 
 def make_masks(cfg: RunConfig, fer: FERData) -> Masks:
@@ -130,12 +166,8 @@ def make_masks(cfg: RunConfig, fer: FERData) -> Masks:
     points, status = find_landmarks(fer, mcfg.landmarks, workers, cfg.cache_dir)
     masked_set = mask_dataset(fer, mcfg, workers, cfg.cache_dir, landmarks=(points, status))
     private = fer.usage == USAGES.index("PrivateTest")
-    test = fer.take(private)
-    private_marks = (points[private], status[private])
-    per_type = {mt: mask_dataset(test, replace(mcfg, mask_types=(mt,)), workers, cfg.cache_dir,
-                                 landmarks=private_marks).images for mt in cfg.test_mask_types}
-    per_geometry = {g: mask_dataset(test, replace(mcfg, geometry=g), workers, cfg.cache_dir,
-                                    landmarks=private_marks).images for g in cfg.test_mask_geometries}
+    per_type, per_geometry = mask_conditions(fer.take(private), mcfg, cfg.test_mask_types, cfg.test_mask_geometries,
+                                             cfg.workers, cfg.cache_dir, (points[private], status[private]))
     return Masks(masked_set, per_type, per_geometry, points)
 
 

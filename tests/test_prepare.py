@@ -205,6 +205,7 @@ def test_bad_prepare_input_exits_2(case, needle, photos, tmp_path, capsys):
     assert not (photos / "prepared").exists()
 
 
+@pytest.mark.slow
 def test_masking_takes_the_ray_engine_too(tmp_path, synth_csv, ray_session):
     from masking.__main__ import main as masking_main
     src = tmp_path / "in"

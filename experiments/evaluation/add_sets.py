@@ -1,5 +1,5 @@
-"""`python -m experiments.evaluate RUN_DIR --test-data NAME=PATH [...]`: score a finished run's models on more
-test sets without retraining."""
+"""`python -m experiments.evaluate RUN_DIR [--test-data NAME=PATH ...] [--model CARD ...]`: score a finished
+run's models on more test sets, and outside models on the run's own conditions, without retraining."""
 from __future__ import annotations
 
 import argparse
@@ -12,7 +12,8 @@ from datasets.cli import build_or_exit, exit_code
 
 from ..config import RunConfig, parse_test_data, recorded_mask_config
 from ..model.inference import load_model
-from ..options import OPTIONS
+from ..options import OPTIONS, add_card_arguments, card_defaults
+from ..outside.score import add_models, outside_scorers, recorded_models
 from ..reporting import write_reports
 from ..runfolder import RunError, atomic_json, read_json
 from .scoring import evaluate_models, scorers
@@ -34,11 +35,13 @@ def add_test_sets(run_dir: Path, specs, workers: int | None = None, cache_dir: s
     cfg = config.get("config", {})
     models = {v: load_model(run_dir / v / "model.keras") for v in cfg.get("variants", [])
               if (run_dir / v / "model.keras").is_file()}
-    if not models:
+    outside = recorded_models(config)
+    if not models and not outside:
         raise RunError(f"{run_dir}: no trained model in this run folder")
     majority = EMOTIONS.index(metrics.get("majority_class") or _majority_from(metrics))
     train = cfg.get("train", {})  # runs made before the saved model held its views averaged the mirror outside
-    score_with = scorers(models, majority, outside_flip="views" not in train and train.get("flip_tta", True))
+    score_with = (scorers(models, majority, outside_flip="views" not in train and train.get("flip_tta", True))
+                  + outside_scorers(outside))
     mcfg = recorded_mask_config(cfg)
     names = {n for n, _ in specs}
     results = [r for r in metrics["results"] if r["test"].partition(":")[0] not in names]
@@ -65,15 +68,21 @@ def _majority_from(metrics: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m experiments.evaluate",
-                                description="Add cross-dataset test sets to a finished run, without retraining.")
+    p = argparse.ArgumentParser(prog="python -m experiments.evaluate", description=__doc__)
     p.add_argument("run_dir")
-    p.add_argument("--test-data", action="append", required=True, metavar="NAME=PATH",
+    p.add_argument("--test-data", action="append", default=[], metavar="NAME=PATH",
                    help="another face dataset to test on, clean and masked (repeatable), as `experiments.run`'s")
+    p.add_argument("--model", action="append", default=[], metavar="CARD",
+                   help="an outside model (a model card .toml or a model file) scored on the run's own conditions "
+                        "(repeatable)")
     p.add_argument("--workers", type=int, default=0, help="masking processes (default: one per core)")
     p.add_argument("--cache-dir", help="parsed data, landmarks and masks (default: the user cache folder)")
     p.add_argument("--no-report", action="store_true", help="leave report.html as it is")
+    add_card_arguments(p)
     a = p.parse_args(argv)
+    if not a.test_data and not a.model:
+        p.error("nothing to add: give --test-data NAME=PATH or --model CARD")
+    defaults = build_or_exit(p, lambda: card_defaults(a), OPTIONS)
     # the same checks a run makes on its --test-data and --workers
     specs = build_or_exit(p, lambda: RunConfig(test_data=parse_test_data(a.test_data), workers=a.workers),
                           OPTIONS).test_data
@@ -82,5 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     def body():
         if not (run_dir / "metrics.json").is_file():
             raise RunError(f"{run_dir}: not a finished run folder (no metrics.json)")
-        add_test_sets(run_dir, specs, a.workers or None, a.cache_dir, report=not a.no_report)
+        if specs:
+            add_test_sets(run_dir, specs, a.workers or None, a.cache_dir, report=False)
+        if a.model:
+            add_models(run_dir, a.model, defaults, a.workers, a.cache_dir)
+        if not a.no_report:
+            write_reports(run_dir)
     return exit_code(body)

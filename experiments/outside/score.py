@@ -1,0 +1,207 @@
+"""Scoring outside models the way maskfer scores its own: the same rows, the same masks, every condition.
+
+  `score_run`    `python -m experiments.score`: a run folder with no training, every outside model on every
+                 PrivateTest condition and on each test set's two conditions, beside the majority baseline
+  `add_models`   `python -m experiments.evaluate RUN_DIR --model CARD`: outside models added to a finished
+                 run, on that run's own conditions and masks, so they sit in its matrix on the same rows
+
+Both record each model's card, file and sha256 under "outside_models" in config.json, and warn (without
+stopping) when a model's clean FER2013 accuracy is within `GUARD_POINTS` of the majority class: the usual
+sign of a wrong card.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from datasets import EMOTIONS, N_CLASSES, USAGES, FERData
+from datasets.checks import check
+from masking import MASK_TYPES, MaskConfig
+
+from .. import conditions as C
+from ..config import check_test_data, mask_config, recorded_mask_config
+from ..evaluation.scoring import evaluate_models, scorers
+from ..evaluation.testsets import save_set_conditions
+from ..pipeline import load_rows, load_sets, masking_summary, private_conditions
+from ..provenance import versions
+from ..runfolder import RunError, Timer, atomic_json, check_writable, read_json, read_predictions, save_samples
+from ..training.precision import cpu_model
+from .card import CardDefaults, ModelCard, read_card
+from .model import OutsideModel
+
+GUARD_POINTS = 0.05
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """cards: model cards or bare model files; defaults: card fields for bare files; data: FER2013 (or any
+    set `experiments.run` reads); mask_types, mask_seed: the `masked` condition's masks; test_mask_types,
+    test_mask_geometries: one more condition each; test_data: ((NAME, PATH), ...) other test sets."""
+
+    cards: tuple[str, ...]
+    data: str
+    out: str
+    defaults: CardDefaults = field(default_factory=CardDefaults)
+    mask_types: tuple[str, ...] = MASK_TYPES
+    mask_seed: int = 0
+    test_mask_types: tuple[str, ...] = MASK_TYPES
+    test_mask_geometries: tuple[str, ...] = ("rigid",)
+    test_data: tuple[tuple[str, str], ...] = ()
+    workers: int = 0
+    cache_dir: str | None = None
+    report: bool = True
+
+    def __post_init__(self):
+        check(len(self.cards) > 0, "cards", "needs at least one model card or file")
+        check(self.workers >= 0, "workers", f"must be 0 or more, got {self.workers}")
+        for t in self.test_mask_types:
+            MaskConfig(mask_types=(t,))  # ConfigError("mask_types") for an unknown type
+        for g in self.test_mask_geometries:
+            MaskConfig(geometry=g)
+        check_test_data(self.test_data)
+
+    @property
+    def mask_config(self) -> MaskConfig:
+        return mask_config(self.mask_types, self.mask_seed)
+
+
+def open_models(specs, defaults: CardDefaults = CardDefaults(), taken: tuple[str, ...] = ()) -> list[OutsideModel]:
+    """Each card (or bare file) read, its model opened and checked against it. ConfigError names the field of
+    a bad card; a name that repeats (or is one of `taken`, a run's own models) is refused."""
+    models, names = [], set(taken)
+    for spec in specs:
+        card = read_card(spec, defaults)
+        check(card.name not in names, "name", f"{card.name!r} is used twice (give the card a name = ...)")
+        names.add(card.name)
+        model = OutsideModel(card)
+        print(f"model {model.name}: {model.card.format} {model.card.file.name}, input {list(model.card.input)} "
+              f"{model.card.channels} {model.card.layout} scaled {model.card.scale}, outputs "
+              f"{', '.join(model.card.labels)} ({model.card.output})", flush=True)
+        models.append(model)
+    return models
+
+
+def recorded_models(config: dict) -> list[OutsideModel]:
+    """The outside models a run folder's config.json records, reopened from their cards (so that sets added
+    later score them too); RunError when a file is gone or changed since."""
+    models = []
+    for name, rec in config.get("outside_models", {}).items():
+        card = ModelCard(name=name, file=Path(rec["file"]), scale=rec["scale"], labels=tuple(rec["labels"]),
+                         input=tuple(rec["input"]), channels=rec["channels"], layout=rec["layout"],
+                         output=rec["output"], source=rec.get("source", ""))
+        model = OutsideModel(card)
+        if model.sha256 != rec["sha256"]:
+            raise RunError(f"{card.file}: changed since {name} was scored (sha256 differs)")
+        models.append(model)
+    return models
+
+
+def outside_scorers(models: list[OutsideModel]) -> list:
+    """[(name, images -> (N, 7) probabilities)] for `scoring.evaluate_models`."""
+    return [(m.name, m.predict_proba) for m in models]
+
+
+def guard(results: list[dict], names) -> list[str]:
+    """A warning per outside model whose clean FER2013 accuracy is within GUARD_POINTS of the majority
+    class's (printed; the run goes on)."""
+    acc = {(r["train"], r["test"]): r["accuracy"] for r in results}
+    base = acc.get((C.BASELINE, C.CLEAN))
+    warnings = []
+    for name in names:
+        a = acc.get((name, C.CLEAN))
+        if a is not None and base is not None and a - base < GUARD_POINTS:
+            warnings.append(f"warning: {name} scores {100 * a:.1f}% on clean FER2013 rows, within "
+                            f"{100 * GUARD_POINTS:.0f} points of the majority class ({100 * base:.1f}%): check its "
+                            "card: the scale (0..255, 0..1, -1..1, imagenet), the channel order (rgb, bgr) and the "
+                            "label order are the usual causes")
+    for w in warnings:
+        print(w, flush=True)
+    return warnings
+
+
+def _majority(fer: FERData) -> int:
+    train = fer.labels[fer.usage == USAGES.index("Training")]
+    return int(np.bincount(train if len(train) else fer.labels, minlength=N_CLASSES).argmax())
+
+
+def score_run(cfg: ScoreConfig, command: str = "") -> Path:
+    """`python -m experiments.score`: write a run folder of outside models (no training); returns it."""
+    timer, out = Timer(), Path(cfg.out)
+    check_writable(out)
+    with timer.stage("models"):
+        models = open_models(cfg.cards, cfg.defaults)
+    with timer.stage("load"):
+        print(f"loading {cfg.data}", flush=True)
+        fer = load_rows(cfg.data, cfg.cache_dir, cfg.workers)
+        test_sets = load_sets(cfg.test_data, cfg.mask_config, cfg.workers, cfg.cache_dir)
+    test = fer.split("PrivateTest")
+    if not len(test):
+        raise RunError(f"--data {cfg.data}: no PrivateTest rows to score on")
+    with timer.stage("masking"):
+        images, masked = private_conditions(test, cfg.mask_config, cfg.test_mask_types, cfg.test_mask_geometries,
+                                            cfg.workers, cfg.cache_dir)
+        atomic_json(out / "masking.json", masking_summary(test, masked))
+        save_samples(out, test, images[C.MASKED])
+    majority = _majority(fer)
+    with timer.stage("evaluate"):
+        score_with = scorers({}, majority) + outside_scorers(models)
+        results = evaluate_models(score_with, images, test.labels, test.rows, out / "predictions")
+        for ts, conds in test_sets:
+            results += evaluate_models(score_with, conds, ts.fer.labels, ts.fer.rows, out / "predictions", ts.emotions)
+            save_set_conditions(out, ts, conds)
+    guard(results, [m.name for m in models])
+    config = {"command": command, "kind": "score", "config": {**asdict(cfg), "variants": [],
+                                                              "train_mask_types": list(cfg.mask_types)},
+              "data": cfg.data, "dataset_sha256": fer.source_hash, "versions": versions(), "cpu": cpu_model(),
+              "outside_models": {m.name: m.record() for m in models},
+              "finished": datetime.now().isoformat(timespec="seconds"), "durations": timer.durations}
+    metrics = {"wall_seconds": timer.total(), "durations": timer.durations, "results": results,
+               "test_rows": len(test), "emotions": list(EMOTIONS), "conditions": list(images),
+               "majority_class": EMOTIONS[majority], "test_sets": {ts.name: ts.summary() for ts, _ in test_sets},
+               "mask_geometry": {"train": "landmark", "test": list(cfg.test_mask_geometries)}}
+    atomic_json(out / "config.json", config)
+    atomic_json(out / "metrics.json", metrics)
+    return out
+
+
+def add_models(run_dir: Path, specs, defaults: CardDefaults = CardDefaults(), workers: int = 0,
+               cache_dir: str | None = None) -> dict:
+    """Score outside models on a finished run's own conditions and masks (its FER2013 test rows, its mask
+    config and test mask types and geometries, its other test sets), replacing earlier entries of the same
+    names; updates metrics.json and config.json. Returns the metrics."""
+    config, metrics = read_json(run_dir / "config.json"), read_json(run_dir / "metrics.json")
+    if not config or not metrics:
+        raise RunError(f"{run_dir}: not a finished run folder (no config.json or metrics.json)")
+    cfg = config.get("config", {})
+    own = tuple(dict.fromkeys(r["train"] for r in metrics["results"] if r["train"] not in config.get("outside_models", {})))
+    models = open_models(specs, defaults, own)
+    data = config.get("data")
+    if not data or not Path(data).exists():
+        raise RunError(f"{run_dir}: its data {data!r} is not there; the outside models need the run's own rows")
+    fer = load_rows(data, cache_dir or cfg.get("cache_dir"), workers, cfg.get("limit_rows") or 0)
+    if fer.source_hash != config.get("dataset_sha256"):
+        raise RunError(f"{data}: not the data this run was made from (sha256 differs)")
+    test = fer.split("PrivateTest")
+    mcfg = recorded_mask_config(cfg)
+    images, _ = private_conditions(test, mcfg, cfg.get("test_mask_types", MASK_TYPES),
+                                   cfg.get("test_mask_geometries", []), workers, cache_dir or cfg.get("cache_dir"))
+    paired = read_predictions(run_dir / "predictions" / f"{C.BASELINE}__{C.CLEAN}.csv")[0]
+    if not np.array_equal(paired, test.rows):
+        raise RunError(f"{run_dir}: its PrivateTest rows differ from {data}'s: the models could not be paired")
+    images = {k: v for k, v in images.items() if k in set(metrics.get("conditions", images))}
+    sets = [(name, s["path"]) for name, s in metrics.get("test_sets", {}).items()]
+    score_with = outside_scorers(models)
+    names = {m.name for m in models}
+    results = [r for r in metrics["results"] if r["train"] not in names]
+    new = evaluate_models(score_with, images, test.labels, test.rows, run_dir / "predictions")
+    for ts, conds in load_sets(sets, mcfg, workers, cache_dir or cfg.get("cache_dir")):
+        new += evaluate_models(score_with, conds, ts.fer.labels, ts.fer.rows, run_dir / "predictions", ts.emotions)
+    guard([r for r in results if r["train"] == C.BASELINE] + new, names)
+    metrics["results"] = results + new
+    config.setdefault("outside_models", {}).update({m.name: m.record() for m in models})
+    atomic_json(run_dir / "metrics.json", metrics)
+    atomic_json(run_dir / "config.json", config)
+    return metrics

@@ -1,0 +1,66 @@
+"""`python -m experiments.score CARD [CARD ...] --data FER2013 --out DIR`: outside models under masks.
+
+Every model (a model card, or a bare `.keras`, `.h5`, `.tflite` or `.onnx` file with the card's fields as
+options) is scored on every PrivateTest condition (clean, masked, masked:<type>, masked:<geometry>) and on
+each --test-data set clean and masked, beside the majority baseline; no training. The run folder holds
+config.json (each model's card, file and sha256), metrics.json, predictions, report.html and robustness.csv.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from datasets.cli import InputError, build_or_exit, exit_code
+from masking import MASK_TYPES
+
+from .config import parse_test_data
+from .options import OPTIONS, _list, add_card_arguments, card_defaults
+from .outside.score import ScoreConfig, score_run
+from .reporting import report_run
+
+
+def parse_args(argv: list[str] | None) -> ScoreConfig:
+    p = argparse.ArgumentParser(prog="python -m experiments.score", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("cards", nargs="+", metavar="CARD", help="a model card (.toml) or a model file")
+    p.add_argument("--data", help="FER2013 .csv/.csv.gz or image folders (default: $FER2013_CSV)")
+    p.add_argument("--out", required=True, help="the run folder to write")
+    p.add_argument("--test-data", action="append", default=[], metavar="NAME=PATH",
+                   help="another face dataset to test on, clean and masked (repeatable), as experiments.run's")
+    p.add_argument("--mask-types", default=",".join(MASK_TYPES), help="comma-separated: the masked condition's "
+                   "mask types, one drawn per row (default: all, as a run trains with)")
+    p.add_argument("--test-mask-types", default=",".join(MASK_TYPES), help="comma-separated: one condition each")
+    p.add_argument("--test-mask-geometry", default="rigid", help="comma-separated geometries: one condition each")
+    p.add_argument("--seed", type=int, default=0, help="the masks' seed")
+    p.add_argument("--workers", type=int, default=0, help="masking processes (default: one per core)")
+    p.add_argument("--cache-dir", help="parsed data, landmarks and masks (default: the user cache folder)")
+    p.add_argument("--no-report", action="store_true", help="stop before report.html")
+    add_card_arguments(p)
+    a = p.parse_args(argv)
+    data = a.data or os.environ.get("FER2013_CSV")
+    if not data or not Path(data).exists():
+        p.error(f"--data {data or ''}: no such file or folder (pass --data PATH or set FER2013_CSV)".replace(
+            "--data : ", "--data: "))
+    return build_or_exit(p, lambda: ScoreConfig(
+        cards=tuple(a.cards), data=data, out=a.out, defaults=card_defaults(a), mask_types=_list(a.mask_types),
+        mask_seed=a.seed, test_mask_types=_list(a.test_mask_types), test_mask_geometries=_list(a.test_mask_geometry),
+        test_data=parse_test_data(a.test_data), workers=a.workers, cache_dir=a.cache_dir, report=not a.no_report),
+        OPTIONS)
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = parse_args(argv)
+    command = "python -m experiments.score " + " ".join(sys.argv[1:] if argv is None else argv)
+
+    def body():
+        out = score_run(cfg, command)
+        if cfg.report:
+            report_run(out)
+        print(f"run folder: {out}", flush=True)
+    return exit_code(body, InputError)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,264 @@
+"""Outside models under masks: Keras (.keras, .h5), TFLite (float, int8) and ONNX models built here, whose
+answers depend on the card's scale, channel order and label order, scored through their cards; bad cards exit
+2 naming the field; `experiments.score` and `experiments.evaluate --model` write them into run folders."""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from datasets import EMOTIONS
+from datasets.checks import ConfigError
+from experiments.backend import keras, tf
+from experiments.outside.card import CardDefaults, read_card
+from experiments.outside.model import OutsideModel
+from experiments.outside.score import guard
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper  # noqa: E402
+
+GREYS = np.array([20, 55, 90, 125, 160, 195, 230])  # one uniform face per emotion: grey k "is" emotion k
+
+
+def faces() -> np.ndarray:
+    return np.stack([np.full((48, 48), g, np.uint8) for g in GREYS])
+
+
+def bin_weights(centres, outputs: list[int], n_out: int, gain: float = 8.0):
+    """Two dense layers that score a scalar feature f by -gain * |f - centre_k|, output outputs[k] for centre k:
+    (14 relus of f - c and c - f, then their sum per centre). Unused outputs get a logit of -gain * 10."""
+    c = np.asarray(centres, np.float32)
+    w1 = np.concatenate([np.ones(7), -np.ones(7)])[None].astype(np.float32)
+    b1 = np.concatenate([-c, c]).astype(np.float32)
+    w2 = np.zeros((14, n_out), np.float32)
+    b2 = np.full(n_out, -gain * 10, np.float32)
+    for k, o in enumerate(outputs):
+        w2[k, o] = w2[k + 7, o] = -gain
+        b2[o] = 0.0
+    return w1, b1, w2, b2
+
+
+def keras_bins(path, centres, outputs=range(7), n_out=7, size=64):
+    """64x64 grey input; the feature is the mean pixel (in the model's own scale); softmax output."""
+    w1, b1, w2, b2 = bin_weights(centres, list(outputs), n_out)
+    model = keras.Sequential([keras.Input((size, size, 1)), keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(14, activation="relu"), keras.layers.Dense(n_out),
+                              keras.layers.Softmax()])
+    model.layers[1].set_weights([w1, b1])
+    model.layers[2].set_weights([w2, b2])
+    model.save(path)
+    return model
+
+
+def onnx_bins(path, centres, outputs=range(7), n_out=7, side=56, mix=(6.0, 0.0, -5.0)):
+    """NCHW RGB input; the feature is mix . (channel means) after the model's own normalisation; logits out."""
+    w1, b1, w2, b2 = bin_weights(centres, list(outputs), n_out)
+    inits = [helper.make_tensor(n, TensorProto.FLOAT, a.shape, a.flatten().tolist()) for n, a in (
+        ("mix", np.array(mix, np.float32)[:, None]), ("w1", w1), ("b1", b1), ("w2", w2), ("b2", b2))]
+    nodes = [helper.make_node("ReduceMean", ["x"], ["m"], axes=[2, 3], keepdims=0),
+             helper.make_node("MatMul", ["m", "mix"], ["f"]), helper.make_node("MatMul", ["f", "w1"], ["h0"]),
+             helper.make_node("Add", ["h0", "b1"], ["h1"]), helper.make_node("Relu", ["h1"], ["h"]),
+             helper.make_node("MatMul", ["h", "w2"], ["l0"]), helper.make_node("Add", ["l0", "b2"], ["logits"])]
+    graph = helper.make_graph(nodes, "bins", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, side, side])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", n_out])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+def card(tmp_path, stem, **fields) -> str:
+    """A card file `stem`.toml with these fields."""
+    lines = [f"{k} = {json.dumps(v)}" for k, v in fields.items()]
+    path = tmp_path / f"{stem}.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def predicted(spec, defaults=CardDefaults()) -> list[str]:
+    model = OutsideModel(read_card(spec, defaults))
+    p = model.predict_proba(faces())
+    assert p.shape == (7, 7) and np.allclose(p.sum(1), 1, atol=1e-5)
+    return [EMOTIONS[k] for k in p.argmax(1)]
+
+
+MINUS1_1 = GREYS / 127.5 - 1  # the feature each face gives on -1..1
+
+
+@pytest.fixture(scope="module")
+def keras_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("keras")
+    keras_bins(d / "m.keras", MINUS1_1)
+    keras_bins(d / "m.h5", MINUS1_1)
+    return d
+
+
+@pytest.mark.parametrize("suffix", ["keras", "h5"])
+def test_keras_model_answers_right_only_on_its_own_scale(keras_files, tmp_path, suffix):
+    path = keras_files / f"m.{suffix}"
+    assert predicted(card(tmp_path, "ok", file=str(path), scale="-1..1")) == list(EMOTIONS)
+    for wrong in ("0..1", "0..255"):
+        assert predicted(card(tmp_path, wrong.replace(".", ""), file=str(path), scale=wrong)) != list(EMOTIONS)
+
+
+def test_the_card_fills_in_what_the_model_states(keras_files):
+    model = OutsideModel(read_card(keras_files / "m.keras", CardDefaults(scale="-1..1")))
+    assert (model.card.input, model.card.channels, model.card.layout) == ((64, 64), "grey", "nhwc")
+    assert model.card.labels == EMOTIONS and model.name == "m" and len(model.sha256) == 64
+
+
+@pytest.fixture(scope="module")
+def tflite_files(keras_files, tmp_path_factory):
+    d = tmp_path_factory.mktemp("tflite")
+    model = keras.models.load_model(keras_files / "m.keras")
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    (d / "float.tflite").write_bytes(conv.convert())
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    rng = np.random.default_rng(0)
+    conv.representative_dataset = lambda: ([np.full((1, 64, 64, 1), v, np.float32)] for v in rng.uniform(-1, 1, 64))
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type, conv.inference_output_type = tf.int8, tf.int8
+    (d / "int8.tflite").write_bytes(conv.convert())
+    return d
+
+
+@pytest.mark.parametrize("kind", ["float", "int8"])
+def test_tflite_float_and_int8_answer_like_keras(tflite_files, tmp_path, kind):
+    """The int8 file's input is quantised and its output dequantised by the adapter: the answers hold."""
+    path = tflite_files / f"{kind}.tflite"
+    assert predicted(card(tmp_path, kind, file=str(path), scale="-1..1")) == list(EMOTIONS)
+    assert predicted(card(tmp_path, kind + "w", file=str(path), scale="0..1")) != list(EMOTIONS)
+
+
+def _imagenet_feature(order: str) -> np.ndarray:
+    """The ONNX model's feature 6 R - 5 B for each grey face under imagenet normalisation in `order`."""
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    if order == "bgr":
+        mean, std = mean[::-1], std[::-1]
+    v = (GREYS[:, None] / 255.0 - mean) / std
+    return 6 * v[:, 0] - 5 * v[:, 2]
+
+
+def test_onnx_nchw_rgb_model_answers_right_only_in_rgb(tmp_path):
+    path = tmp_path / "rgb.onnx"
+    onnx_bins(path, _imagenet_feature("rgb"))
+    spec = card(tmp_path, "rgb", file=str(path), scale="imagenet", output="logits")
+    model = OutsideModel(read_card(spec))
+    assert (model.card.input, model.card.channels, model.card.layout) == ((56, 56), "rgb", "nchw")
+    assert predicted(spec) == list(EMOTIONS)
+    assert predicted(card(tmp_path, "bgr", file=str(path), scale="imagenet", output="logits", channels="bgr")) \
+        != list(EMOTIONS)
+    with pytest.raises(ConfigError) as e:  # logits read as probabilities: refused, not renormalised
+        predicted(card(tmp_path, "probs", file=str(path), scale="imagenet"))
+    assert e.value.field == "output"
+
+
+def test_a_permuted_label_order_with_contempt_is_mapped_and_contempt_dropped(tmp_path):
+    """Eight AffectNet-ordered outputs, contempt among them: the card's labels put each answer back in
+    FER2013's order; a face the model reads as contempt gets its best FER2013 emotion instead."""
+    affectnet = ["neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger", "contempt"]
+    position = {EMOTIONS[k]: i for i, k in enumerate([6, 3, 4, 5, 2, 1, 0])}
+    path = tmp_path / "affectnet.onnx"
+    onnx_bins(path, _imagenet_feature("rgb"), outputs=[position[e] for e in EMOTIONS], n_out=8)
+    spec = card(tmp_path, "aff", file=str(path), scale="imagenet", output="logits", labels=affectnet)
+    assert predicted(spec) == list(EMOTIONS)
+    assert predicted(card(tmp_path, "fer", file=str(path), scale="imagenet", output="logits",
+                          labels=list(EMOTIONS) + ["contempt"])) != list(EMOTIONS)
+    contempt = tmp_path / "contempt.onnx"  # the happy face's centre now scores contempt (output 7) best
+    outs = [position[e] for e in EMOTIONS]
+    outs[EMOTIONS.index("happy")] = 7
+    onnx_bins(contempt, _imagenet_feature("rgb"), outputs=outs, n_out=8)
+    got = predicted(card(tmp_path, "c", file=str(contempt), scale="imagenet", output="logits", labels=affectnet))
+    assert "contempt" not in got and got[EMOTIONS.index("happy")] != "happy"
+    assert [g for i, g in enumerate(got) if i != EMOTIONS.index("happy")] == [e for e in EMOTIONS if e != "happy"]
+
+
+@pytest.mark.parametrize("case, field", [
+    ("unknown format", "file"), ("not a model", "CARD"), ("no scale", "scale"), ("labels not emotions", "labels"),
+    ("size the model does not take", "input"), ("8 labels for 7 outputs", "labels"), ("reserved name", "name"),
+])
+def test_bad_cards_are_refused_naming_the_field(case, field, keras_files, tmp_path):
+    from datasets.cli import InputError
+    k = str(keras_files / "m.keras")
+    specs = {"unknown format": dict(file=str(tmp_path / "m.pt"), scale="0..1"),
+             "no scale": dict(file=k), "labels not emotions": dict(file=k, scale="0..1", labels=["cat"] * 7),
+             "size the model does not take": dict(file=k, scale="0..1", input=[48, 48]),
+             "8 labels for 7 outputs": dict(file=k, scale="0..1", labels=list(EMOTIONS) + ["contempt"]),
+             "reserved name": dict(file=k, scale="0..1", name="clean")}
+    (tmp_path / "m.pt").write_bytes(b"torch")
+    if case == "not a model":
+        bad = tmp_path / "junk.onnx"
+        bad.write_bytes(b"not an onnx graph")
+        with pytest.raises(InputError, match="junk.onnx"):
+            OutsideModel(read_card(card(tmp_path, "junk", file=str(bad), scale="0..1")))
+        return
+    with pytest.raises(ConfigError) as e:
+        OutsideModel(read_card(card(tmp_path, "bad", **specs[case])))
+    assert e.value.field == field
+
+
+def test_the_guard_names_the_usual_causes(capsys):
+    results = [{"train": "majority", "test": "clean", "accuracy": 0.25},
+               {"train": "near", "test": "clean", "accuracy": 0.28}, {"train": "fine", "test": "clean", "accuracy": 0.4}]
+    warnings = guard(results, ["near", "fine"])
+    assert len(warnings) == 1 and "near" in warnings[0] and "scale" in warnings[0] and "label order" in warnings[0]
+    assert "warning: near" in capsys.readouterr().out
+
+
+def test_score_writes_a_run_folder_of_outside_models(keras_files, synth_csv, tmp_path, capsys):
+    from experiments.score import main as score_main
+    onnx_path = tmp_path / "rgb.onnx"
+    onnx_bins(onnx_path, _imagenet_feature("rgb"))
+    spec = card(tmp_path, "onnxcard", name="onnx-bins", file=str(onnx_path), scale="imagenet", output="logits")
+    out = tmp_path / "scored"
+    assert score_main([str(keras_files / "m.keras"), spec, "--scale=-1..1", "--data", str(synth_csv),
+                       "--out", str(out), "--cache-dir", str(tmp_path / "c"), "--workers", "1",
+                       "--test-mask-types", "n95"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    cells = {(r["train"], r["test"]) for r in metrics["results"]}
+    assert cells == {(m, s) for m in ("majority", "m", "onnx-bins") for s in ("clean", "masked", "masked:rigid", "masked:n95")}
+    config = json.loads((out / "config.json").read_text())
+    assert set(config["outside_models"]) == {"m", "onnx-bins"} and config["outside_models"]["m"]["source"] == ""
+    with open(out / "robustness.csv") as f:
+        table = list(csv.DictReader(f))
+    assert {r["model"] for r in table} == {"m", "onnx-bins"}
+    assert [r["rank"] for r in table] == ["1", "2"] and float(table[0]["masked_accuracy"]) >= float(table[1]["masked_accuracy"])
+    html = (out / "report.html").read_text()
+    assert "Models under masks" in html and config["outside_models"]["m"]["sha256"] in html
+    assert "warning: m scores" in capsys.readouterr().out  # uniform-grey bins read synthetic faces at chance
+
+
+def test_bad_score_input_exits_2_naming_the_field(keras_files, synth_csv, tmp_path, capsys):
+    from experiments.score import main as score_main
+    common = ["--data", str(synth_csv), "--out", str(tmp_path / "o"), "--cache-dir", str(tmp_path / "c")]
+    assert score_main([str(keras_files / "m.keras"), *common]) == 2  # a bare file without --scale
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "scale is missing" in err[0]
+    assert score_main([str(keras_files / "m.keras"), str(keras_files / "m.keras"), "--scale", "0..1", *common]) == 2
+    assert "name 'm' is used twice" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "metrics.json").exists()
+
+
+def test_evaluate_adds_outside_models_to_a_finished_run(smoke_run, keras_files, tmp_path, capsys):
+    from experiments.evaluate import main as evaluate_main
+    run_dir = tmp_path / "copy"
+    shutil.copytree(smoke_run, run_dir)
+    spec = card(tmp_path, "k", name="bins", file=str(keras_files / "m.keras"), scale="-1..1")
+    assert evaluate_main([str(run_dir), "--model", spec, "--workers", "1"]) == 0
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    conditions = set(metrics["conditions"])
+    assert {r["test"] for r in metrics["results"] if r["train"] == "bins"} == conditions
+    from experiments.runfolder import read_predictions
+    ours = read_predictions(run_dir / "predictions" / "masked__masked.csv")[0]
+    theirs = read_predictions(run_dir / "predictions" / "bins__masked.csv")[0]
+    assert np.array_equal(ours, theirs), "the same rows, paired"
+    html = (run_dir / "report.html").read_text()
+    assert 'id="outside-vs-masked"' in html and "bins" in html
+    with open(run_dir / "robustness.csv") as f:
+        assert {r["model"] for r in csv.DictReader(f)} == {"clean", "masked", "bins"}
+    assert evaluate_main([str(run_dir), "--model", card(tmp_path, "r", name="masked", file=str(keras_files / "m.keras"),
+                                                         scale="0..1")]) == 2
+    assert "name 'masked' is reserved" in capsys.readouterr().err
