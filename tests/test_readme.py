@@ -18,6 +18,7 @@ COMMANDS = {
     "python -m experiments.run": ("experiments.run", []),
     "python -m experiments.study": ("experiments.study", []),
     "python -m experiments.evaluate": ("experiments.evaluate", []),
+    "python -m experiments.score": ("experiments.score", []),
     "python -m experiments.predict": ("experiments.predict", []),
     "python -m experiments.export": ("experiments.export", []),
     "python -m reports": ("reports.__main__", []),
@@ -63,3 +64,22 @@ def test_the_row_parser_sees_a_missing_option():
     text = (ROOT / "README.md").read_text()
     assert "--json" in readme_rows(text)["python -m datasets info"]
     assert "--json" not in readme_rows(text.replace("[--json]", "", 1))["python -m datasets info"]
+
+
+def _run_folder_block() -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index("## The run folder")
+    return text[start:text.index("```", text.index("```", start) + 3)]
+
+
+def test_the_readme_names_every_key_of_the_run_folders_files(smoke_run):
+    """Every top-level key of config.json, metrics.json, masking.json and each variant's train.json and
+    done.json, and of a metrics entry, is named (quoted) in the README's run-folder layout."""
+    import json
+    block = _run_folder_block()
+    files = [smoke_run / n for n in ("config.json", "metrics.json", "masking.json")] + [
+        smoke_run / v / n for v in ("clean", "masked") for n in ("train.json", "done.json")]
+    keys = {k for f in files for k in json.loads(f.read_text())}
+    keys |= set(json.loads((smoke_run / "metrics.json").read_text())["results"][0])
+    missing = sorted(k for k in keys if f'"{k}"' not in block)
+    assert missing == [], f"the README's run folder layout lacks {missing}"

@@ -139,7 +139,8 @@ def test_run_folder_format_and_report_need_no_tensorflow(name):
 
 CLIS = {"datasets.__main__": "datasets", "masking.__main__": "masking", "reports.__main__": "reports",
         "experiments.run": "experiments.run", "experiments.study": "experiments.study",
-        "experiments.evaluate": "experiments.evaluate", "experiments.predict": "experiments.predict",
+        "experiments.evaluate": "experiments.evaluate", "experiments.score": "experiments.score",
+        "experiments.predict": "experiments.predict",
         "experiments.export": "experiments.export"}
 
 
