@@ -12,7 +12,8 @@ Variants:
 
 Test conditions, all on the same PrivateTest rows:
   clean, masked (the run's training mask types and geometry), masked:<type> (every row with that one mask
-  type), masked:<geometry> (the training mask types drawn in another geometry, e.g. masked:rigid)
+  type), masked:<geometry> (the training mask types drawn in another geometry, e.g. masked:rigid),
+  masked@<fit> (the training mask types and geometry worn another way: chin, mouth, nose, high)
 and, for every cross-dataset test set NAME (`--test-data NAME=PATH`), on that set's rows:
   NAME:clean, NAME:masked (the run's training mask config and seed)
 """
@@ -65,10 +66,25 @@ def mask_type_of(condition: str) -> str | None:
     return condition[len(prefix):]
 
 
-def test_conditions(test_mask_types: tuple[str, ...], test_geometries: tuple[str, ...] = ()) -> tuple[str, ...]:
+FITS = ("chin", "mouth", "nose", "high")  # masking.placement.FITS, low to high (a test checks they agree)
+
+
+def fit_condition(fit: str) -> str:
+    """The test condition of PrivateTest masked with the training mask types worn `fit`: "masked@chin"."""
+    return f"{MASKED}@{fit}"
+
+
+def fit_of(condition: str) -> str | None:
+    """The fit of a per-fit condition ("masked@mouth" -> "mouth"), else None."""
+    prefix = f"{MASKED}@"
+    return condition[len(prefix):] if condition.startswith(prefix) and condition[len(prefix):] in FITS else None
+
+
+def test_conditions(test_mask_types: tuple[str, ...], test_geometries: tuple[str, ...] = (),
+                    test_fits: tuple[str, ...] = ()) -> tuple[str, ...]:
     """Every test condition of a run, in report order."""
     return (MAIN_CONDITIONS + tuple(geometry_condition(g) for g in test_geometries)
-            + tuple(type_condition(t) for t in test_mask_types))
+            + tuple(type_condition(t) for t in test_mask_types) + tuple(fit_condition(f) for f in test_fits))
 
 
 RESERVED_NAMES = (CLEAN, MASKED, MIXED, BASELINE, "fer2013")

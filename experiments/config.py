@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from masking import GEOMETRIES, MASK_TYPES, MaskConfig
+from masking import FITS, GEOMETRIES, MASK_TYPES, MaskConfig
 
 from . import conditions as C
 from .training.config import AugmentConfig, ConfigError, TrainConfig, TransferConfig, check, check_choice
@@ -17,16 +17,16 @@ __all__ = ["AugmentConfig", "ConfigError", "TrainConfig", "TransferConfig", "Run
            "SMOKE_ROWS", "profile_config", "mask_config", "recorded_mask_config", "parse_test_data"]
 
 
-def mask_config(train_mask_types, mask_seed: int, geometry: str = "landmark") -> MaskConfig:
+def mask_config(train_mask_types, mask_seed: int, geometry: str = "landmark", fit: str = "nose") -> MaskConfig:
     """The masks a run trains on (and masks its cross-dataset test sets with): its training mask types, its
-    seed and its geometry."""
-    return MaskConfig(mask_types=tuple(train_mask_types), seed=int(mask_seed), geometry=geometry)
+    seed, its geometry and how they are worn."""
+    return MaskConfig(mask_types=tuple(train_mask_types), seed=int(mask_seed), geometry=geometry, fit=fit)
 
 
 def recorded_mask_config(run_config: dict) -> MaskConfig:
     """`mask_config` of a finished run, from the "config" object of its config.json."""
     return mask_config(run_config.get("train_mask_types", MASK_TYPES), run_config.get("mask_seed", 0),
-                       run_config.get("train_mask_geometry", "landmark"))
+                       run_config.get("train_mask_geometry", "landmark"), run_config.get("train_mask_fit", "nose"))
 
 
 def parse_test_data(specs) -> tuple[tuple[str, str], ...]:
@@ -73,6 +73,8 @@ class RunConfig:
     test_mask_types: tuple[str, ...] = MASK_TYPES
     train_mask_geometry: str = "landmark"     # the geometry of the masks the masked and mixed models see
     test_mask_geometries: tuple[str, ...] = ("rigid",)  # one more test condition each: masked:<geometry>
+    train_mask_fit: str = "nose"              # how the masked and mixed models' masks are worn
+    test_mask_fits: tuple[str, ...] = FITS    # one more test condition each: masked@<fit>
     mask_seed: int = 0
     limit_rows: int | None = None   # keep at most this many rows per split (0 = all)
     workers: int = 0                # masking processes; 0 = one per core
@@ -93,6 +95,9 @@ class RunConfig:
         check_choice(self.train_mask_geometry, GEOMETRIES, "train_mask_geometry")
         for g in self.test_mask_geometries:
             check_choice(g, GEOMETRIES, "test_mask_geometries")
+        check_choice(self.train_mask_fit, FITS, "train_mask_fit")
+        for f in self.test_mask_fits:
+            check_choice(f, FITS, "test_mask_fits")
         for name in ("limit_rows", "workers", "threads"):
             value = getattr(self, name)
             check(value is None or value >= 0, name, f"must be 0 or more, got {value}")
@@ -107,7 +112,7 @@ class RunConfig:
     @property
     def mask_config(self) -> MaskConfig:
         """The training masks (also used for the masked twin of every cross-dataset test set)."""
-        return mask_config(self.train_mask_types, self.mask_seed, self.train_mask_geometry)
+        return mask_config(self.train_mask_types, self.mask_seed, self.train_mask_geometry, self.train_mask_fit)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from datasets.checks import ConfigError
 from datasets.cli import build_or_exit
-from masking import MASK_TYPES
+from masking import FITS, MASK_TYPES
 
 from . import conditions as C
 from .outside.card import CHANNELS, LAYOUTS, OUTPUTS, SCALES, CardDefaults
@@ -58,6 +58,10 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    "(the mask follows the jaw; default) or rigid (placed by the eyes and nose bridge)")
     p.add_argument("--test-mask-geometry", default="rigid", help="comma-separated geometries: one more test "
                    "condition each, masked:<geometry> (default rigid)")
+    p.add_argument("--train-mask-fit", default="nose", help="how the masked and mixed models' training masks are "
+                   "worn: chin, mouth, nose (default) or high")
+    p.add_argument("--test-mask-fits", default=",".join(FITS), help="comma-separated fits: one more test condition "
+                   "each, masked@<fit> (default all four: chin,mouth,nose,high)")
     p.add_argument("--mask-seed", type=int, default=0, help="the masks' seed (type, colour per row)")
     p.add_argument("--limit-rows", type=int, help="at most this many rows per split (smoke: 300)")
     p.add_argument("--workers", type=int, default=0, help="masking processes (default: one per core)")
@@ -129,6 +133,7 @@ def run_config(a: argparse.Namespace) -> RunConfig:
     return RunConfig(variants=tuple(dict.fromkeys(a.variants)), profile=a.profile, data=a.data, out=out, train=train,
                      train_mask_types=_list(a.train_mask_types), test_mask_types=_list(a.test_mask_types),
                      train_mask_geometry=a.train_mask_geometry, test_mask_geometries=_list(a.test_mask_geometry),
+                     train_mask_fit=a.train_mask_fit, test_mask_fits=_list(a.test_mask_fits),
                      transfer=transfer, mask_seed=a.mask_seed, limit_rows=a.limit_rows, workers=a.workers,
                      threads=a.threads, cache_dir=a.cache_dir, report=not a.no_report, overwrite=a.overwrite,
                      verbose=a.verbose, test_data=parse_test_data(a.test_data))

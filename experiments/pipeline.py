@@ -76,13 +76,12 @@ def masking_summary(fer: FERData, masked) -> dict:
 @dataclass(frozen=True, eq=False)
 class Masks:
     """The masked twins a run uses: `masked`, every row with the training masks (MaskedSet, aligned with the
-    rows); `per_type`, {mask type: (M, 48, 48) uint8 PrivateTest images, every row with that one type};
-    `per_geometry`, {geometry: PrivateTest with the training mask types drawn in that geometry}; `points`
-    (N, 68, 2) float32, every row's landmarks (the outline probe redraws the masks' shapes from them)."""
+    rows); `per_condition`, {condition: (M, 48, 48) uint8 PrivateTest images} for every other masked test
+    condition (masked:<geometry>, masked:<type>, masked@<fit>: `mask_conditions`); `points` (N, 68, 2)
+    float32, every row's landmarks (the outline probe redraws the masks' shapes from them)."""
 
     masked: MaskedSet
-    per_type: dict[str, np.ndarray]
-    per_geometry: dict[str, np.ndarray]
+    per_condition: dict[str, np.ndarray]
     points: np.ndarray
 
 
@@ -132,28 +131,27 @@ def load_test_sets(cfg: RunConfig) -> tuple:
 
 
 def mask_conditions(test: FERData, mcfg: MaskConfig, test_mask_types, geometries, workers: int = 0,
-                    cache_dir: str | None = None, landmarks=None) -> tuple[dict, dict]:
-    """({mask type: images}, {geometry: images}): the test rows once per test mask type (every row that
-    type) and once per geometry (the training types drawn in it); (M, 48, 48) uint8 each, cached."""
-    per_type = {mt: mask_dataset(test, replace(mcfg, mask_types=(mt,)), workers or None, cache_dir,
-                                 landmarks=landmarks).images for mt in test_mask_types}
-    per_geometry = {g: mask_dataset(test, replace(mcfg, geometry=g), workers or None, cache_dir,
-                                    landmarks=landmarks).images for g in geometries}
-    return per_type, per_geometry
+                    cache_dir: str | None = None, landmarks=None, fits=()) -> dict[str, np.ndarray]:
+    """{condition: (M, 48, 48) uint8} of the test rows once per test mask type (every row that type,
+    masked:<type>), per geometry (the training types drawn in it, masked:<geometry>) and per fit (the training
+    masks worn that way, masked@<fit>); cached."""
+    def masked(cfg):
+        return mask_dataset(test, cfg, workers or None, cache_dir, landmarks=landmarks).images
+    out = {C.geometry_condition(g): masked(replace(mcfg, geometry=g)) for g in geometries}
+    out.update({C.type_condition(mt): masked(replace(mcfg, mask_types=(mt,))) for mt in test_mask_types})
+    out.update({C.fit_condition(f): masked(replace(mcfg, fit=f)) for f in fits})
+    return out
 
 
 def private_conditions(test: FERData, mcfg: MaskConfig, test_mask_types, geometries, workers: int = 0,
-                    cache_dir: str | None = None) -> tuple[dict[str, np.ndarray], MaskedSet]:
+                       cache_dir: str | None = None, fits=()) -> tuple[dict[str, np.ndarray], MaskedSet]:
     """Every FER2013 test condition of a run on its test rows alone ({condition: (M, 48, 48) uint8}, in
     report order), and the `masked` condition's MaskedSet. A row's mask depends only on the seed, its row id
     and its pixels, so these are the pixels a run masks on all rows (scoring needs no Training rows)."""
     points, status = find_landmarks(test, mcfg.landmarks, workers or None, cache_dir)
     masked = mask_dataset(test, mcfg, workers or None, cache_dir, landmarks=(points, status))
-    per_type, per_geometry = mask_conditions(test, mcfg, test_mask_types, geometries, workers, cache_dir,
-                                             (points, status))
     images = {C.CLEAN: test.images, C.MASKED: masked.images}
-    images.update({C.geometry_condition(g): per_geometry[g] for g in geometries})
-    images.update({C.type_condition(mt): per_type[mt] for mt in test_mask_types})
+    images.update(mask_conditions(test, mcfg, test_mask_types, geometries, workers, cache_dir, (points, status), fits))
     return images, masked
 
 
@@ -166,15 +164,26 @@ def make_masks(cfg: RunConfig, fer: FERData) -> Masks:
     points, status = find_landmarks(fer, mcfg.landmarks, workers, cfg.cache_dir)
     masked_set = mask_dataset(fer, mcfg, workers, cfg.cache_dir, landmarks=(points, status))
     private = fer.usage == USAGES.index("PrivateTest")
-    per_type, per_geometry = mask_conditions(fer.take(private), mcfg, cfg.test_mask_types, cfg.test_mask_geometries,
-                                             cfg.workers, cfg.cache_dir, (points[private], status[private]))
-    return Masks(masked_set, per_type, per_geometry, points)
+    per_condition = mask_conditions(fer.take(private), mcfg, cfg.test_mask_types, cfg.test_mask_geometries,
+                                    cfg.workers, cfg.cache_dir, (points[private], status[private]), cfg.test_mask_fits)
+    return Masks(masked_set, per_condition, points)
 
 
 def prepare(cfg: RunConfig) -> Prepared:
     """Load the data, its cross-dataset test sets and its masks, as a run of `cfg` would."""
     data_path, fer = load_stage(cfg)
     return Prepared(data_path, fer, load_test_sets(cfg), make_masks(cfg, fer))
+
+
+def fit_means(results: list[dict], fits) -> dict:
+    """{model: {"accuracy", "macro_f1"}}: each model's mean over the masked@<fit> conditions (all four: one
+    robustness figure per model), from FER2013's results."""
+    out = {}
+    for name in dict.fromkeys(r["train"] for r in results):
+        cells = [r for r in results if r["train"] == name and C.fit_of(r["test"]) in fits]
+        if fits and len(cells) == len(fits):
+            out[name] = {m: float(np.mean([r[m] for r in cells])) for m in ("accuracy", "macro_f1")}
+    return out
 
 
 def mask_stage(cfg: RunConfig, fer: FERData, masks: Masks, out: Path) -> tuple[dict, dict[str, np.ndarray], FERData]:
@@ -184,10 +193,8 @@ def mask_stage(cfg: RunConfig, fer: FERData, masks: Masks, out: Path) -> tuple[d
     atomic_json(out / "masking.json", masking_summary(fer, masks.masked))
     split = {(v, u): d.split(u) for v, d in ((C.CLEAN, fer), (C.MASKED, masked)) for u in USAGES}
     test = split[(C.CLEAN, "PrivateTest")]
-    images = {C.CLEAN: test.images, C.MASKED: split[(C.MASKED, "PrivateTest")].images}
-    images.update({C.geometry_condition(g): masks.per_geometry[g] for g in cfg.test_mask_geometries})
-    images.update({C.type_condition(mt): masks.per_type[mt] for mt in cfg.test_mask_types})
-    save_samples(out, test, images[C.MASKED])
+    images = {C.CLEAN: test.images, C.MASKED: split[(C.MASKED, "PrivateTest")].images, **masks.per_condition}
+    save_samples(out, test, images[C.MASKED], {f: images[C.fit_condition(f)] for f in cfg.test_mask_fits})
     return split, images, test
 
 
@@ -280,7 +287,9 @@ def run(cfg: RunConfig, command: str = "", prepared: Prepared | None = None) -> 
     metrics = {"wall_seconds": timer.total(), "durations": timer.durations, "results": results,
                "test_rows": len(test), "emotions": list(EMOTIONS), "conditions": list(images),
                "majority_class": EMOTIONS[majority], "test_sets": {ts.name: ts.summary() for ts, _ in test_sets}, "outline_probe": probe,
-               "mask_geometry": {"train": cfg.train_mask_geometry, "test": list(cfg.test_mask_geometries)}}
+               "mask_geometry": {"train": cfg.train_mask_geometry, "test": list(cfg.test_mask_geometries)},
+               "mask_fit": {"train": cfg.train_mask_fit, "test": list(cfg.test_mask_fits),
+                            "mean": fit_means(results, cfg.test_mask_fits)}}
     config.update(finished=datetime.now().isoformat(timespec="seconds"), durations=timer.durations,
                   models={v: json.loads((out / v / "done.json").read_text())["fingerprint"] for v in cfg.variants})
     atomic_json(out / "config.json", config)

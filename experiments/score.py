@@ -33,6 +33,8 @@ def parse_args(argv: list[str] | None) -> ScoreConfig:
                    "mask types, one drawn per row (default: all, as a run trains with)")
     p.add_argument("--test-mask-types", default=",".join(MASK_TYPES), help="comma-separated: one condition each")
     p.add_argument("--test-mask-geometry", default="rigid", help="comma-separated geometries: one condition each")
+    p.add_argument("--test-mask-fits", default="chin,mouth,nose,high", help="comma-separated fits: one condition "
+                   "each, masked@<fit> (default all four)")
     p.add_argument("--seed", type=int, default=0, help="the masks' seed")
     p.add_argument("--workers", type=int, default=0, help="masking processes (default: one per core)")
     p.add_argument("--cache-dir", help="parsed data, landmarks and masks (default: the user cache folder)")
@@ -46,7 +48,7 @@ def parse_args(argv: list[str] | None) -> ScoreConfig:
     return build_or_exit(p, lambda: ScoreConfig(
         cards=tuple(a.cards), data=data, out=a.out, defaults=card_defaults(a), mask_types=_list(a.mask_types),
         mask_seed=a.seed, test_mask_types=_list(a.test_mask_types), test_mask_geometries=_list(a.test_mask_geometry),
-        test_data=parse_test_data(a.test_data), workers=a.workers, cache_dir=a.cache_dir, report=not a.no_report),
+        test_mask_fits=_list(a.test_mask_fits), test_data=parse_test_data(a.test_data), workers=a.workers, cache_dir=a.cache_dir, report=not a.no_report),
         OPTIONS)
 
 

@@ -8,9 +8,9 @@ if not hasattr(datasets, "FERData"):
 
 from .landmarks import STATUSES, LandmarkConfig, LandmarkFinder, eye_centres, interocular
 from .pipeline import MaskConfig, MaskedSet, find_landmarks, mask_dataset, mask_key
-from .placement import GEOMETRIES, anchors, apply_mask, mask_alpha
+from .placement import FITS, GEOMETRIES, anchors, apply_mask, mask_alpha
 from .templates import COLORS, MASK_TYPES, TEXTURES, MaskSpec
 
 __all__ = ["STATUSES", "LandmarkConfig", "LandmarkFinder", "eye_centres", "interocular", "MaskConfig", "MaskedSet",
-           "find_landmarks", "mask_dataset", "mask_key", "GEOMETRIES", "anchors", "apply_mask", "mask_alpha", "COLORS", "MASK_TYPES", "TEXTURES",
+           "find_landmarks", "mask_dataset", "mask_key", "FITS", "GEOMETRIES", "anchors", "apply_mask", "mask_alpha", "COLORS", "MASK_TYPES", "TEXTURES",
            "MaskSpec"]

@@ -21,13 +21,14 @@ from .placement import GEOMETRIES, apply_mask
 from .templates import COLORS, MASK_TYPES, TEXTURES
 
 # The options that set MaskConfig's fields, where the name is not the field's (`datasets.cli.option_name`).
-OPTIONS = {"mask_types": "--mask-type", "colors": "--color", "textures": "--texture", "geometry": "--mask-geometry"}
+OPTIONS = {"mask_types": "--mask-type", "colors": "--color", "textures": "--texture", "geometry": "--mask-geometry",
+           "fit": "--mask-fit"}
 
 
 def _config(args) -> MaskConfig:
     types = MASK_TYPES if args.mask_type == "random" else (args.mask_type,)
     return MaskConfig(mask_types=types, colors=tuple(args.color or ()), textures=tuple(args.texture or ()),
-                      seed=args.seed, geometry=args.mask_geometry)
+                      seed=args.seed, geometry=args.mask_geometry, fit=args.mask_fit)
 
 
 def _atomic_png(path: Path, image_bgr: np.ndarray) -> None:
@@ -102,7 +103,7 @@ def _mask_photos(task) -> list[tuple[str, bytes | None, str]]:
         faces = finder.photo_landmarks(rgb)
         masked = rgb
         for j, (points, _) in enumerate(faces):
-            masked, _ = apply_mask(masked, points, cfg.spec_for(k * 1000 + j), geometry=cfg.geometry)
+            masked, _ = apply_mask(masked, points, cfg.spec_for(k * 1000 + j), geometry=cfg.geometry, fit=cfg.fit)
         ok, buf = cv2.imencode(Path(rel).suffix or ".png", cv2.cvtColor(masked, cv2.COLOR_RGB2BGR))
         out.append((rel, buf.tobytes() if faces and ok else None, f"masked {len(faces)}" if faces else "no face"))
     return out
@@ -159,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--mask-geometry", choices=GEOMETRIES, default="landmark", help="landmark: the mask follows "
                        "the jaw (default); rigid: placed by the eyes and nose bridge, sized for an open mouth")
+        p.add_argument("--mask-fit", default="nose", help="how the mask is worn: chin (pulled down, mouth "
+                       "visible), mouth (under the nose), nose (over the nose; default) or high (up to the eyes' "
+                       "clearance)")
         p.add_argument("--workers", type=int, default=0, help="local engine: processes (default: one per core)")
         p.add_argument("--engine", choices=ENGINES, default="local", help="local processes (default) or Ray tasks")
         p.add_argument("--address", help="ray engine: a running cluster's address (default: Ray on this machine)")

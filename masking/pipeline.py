@@ -19,7 +19,7 @@ from datasets.cache import atomic_save_npz, default_cache_dir, load_npz
 from datasets.engine import Engine, map_chunks
 
 from .landmarks import FER_LOW_EYE_Y, STATUSES, LandmarkConfig, LandmarkFinder
-from .placement import GEOMETRIES, apply_mask
+from .placement import FITS, GEOMETRIES, apply_mask
 from .templates import COLORS, MASK_TYPES, TEXTURES, MaskSpec
 
 CACHE_VERSION = 2  # 2: CNN detector, plausibility check, masks kept below the eyes
@@ -30,7 +30,8 @@ class MaskConfig:
     """Which masks to draw. Per row, a type is drawn from `mask_types`, a colour from `colors` and a
     texture from `textures` (an empty tuple means each type's own default), seeded by (seed, row id).
     geometry: "landmark" (the mask follows the jaw) or "rigid" (placed by the eyes and nose bridge only,
-    sized for an open mouth; see `placement.rigid_anchors`)."""
+    sized for an open mouth; see `placement.rigid_anchors`). fit: how the mask is worn, `placement.FITS`
+    ("nose", the default: over the nose; "chin", "mouth", "high")."""
 
     mask_types: tuple[str, ...] = MASK_TYPES
     colors: tuple[str, ...] = ()
@@ -38,6 +39,7 @@ class MaskConfig:
     seed: int = 0
     landmarks: LandmarkConfig = field(default_factory=LandmarkConfig)
     geometry: str = "landmark"
+    fit: str = "nose"
 
     def __post_init__(self):
         for name, values, allowed in (("mask_types", self.mask_types, MASK_TYPES), ("colors", self.colors, COLORS),
@@ -46,14 +48,17 @@ class MaskConfig:
                 check_choice(v, allowed, name)
         check(len(self.mask_types) > 0, "mask_types", f"needs at least one of {', '.join(MASK_TYPES)}")
         check_choice(self.geometry, GEOMETRIES, "geometry")
+        check_choice(self.fit, FITS, "fit")
 
     def identity(self) -> dict:
-        """What the masks depend on, for cache keys and fingerprints. The default geometry is left out, so the
-        keys of landmark masks are those they had before the rigid geometry existed (caches and finished
-        runs stay valid)."""
+        """What the masks depend on, for cache keys and fingerprints. The default geometry and fit are left
+        out, so the keys of landmark masks worn over the nose are those they had before the rigid geometry and
+        the fits existed (caches and finished runs stay valid)."""
         out = asdict(self)
         if self.geometry == "landmark":
             del out["geometry"]
+        if self.fit == "nose":
+            del out["fit"]
         return out
 
     def spec_for(self, row: int) -> MaskSpec:
@@ -138,7 +143,7 @@ def _mask_chunk(args):
     for i in range(len(images)):
         spec = config.spec_for(rows[i])
         out[i], coverage[i] = apply_mask(images[i], points[i], spec, *eye_clearance(status[i], images[i].shape[0]),
-                                         geometry=config.geometry)
+                                         geometry=config.geometry, fit=config.fit)
         meta[i] = (MASK_TYPES.index(spec.mask_type), list(COLORS).index(spec.color), TEXTURES.index(spec.texture))
     return out, meta, coverage
 

@@ -16,6 +16,9 @@ from .templates import ANCHORS, MaskSpec, render, render_gray
 
 EYE_MARGIN = 0.12  # the mask's top edge stays this many inter-ocular distances below the lowest eye landmark
 GEOMETRIES = ("landmark", "rigid")
+# How the mask is worn, from low to high: pulled down to the chin (mouth visible), under the nose (mouth
+# covered, nose free), over the nose (the usual way; the default), and high (up to the eye clearance).
+FITS = ("chin", "mouth", "nose", "high")
 
 # The rigid geometry, in the eye frame (`eye_frame`: origin between the eye centres, x along the eye line, unit =
 # inter-ocular distance), measured on FER2013's HOG-detected rows by benchmarks/bench_rigid.py:
@@ -26,6 +29,13 @@ RIGID_STABLE = np.array([[-0.003, -0.030], [-0.003, 0.163], [-0.003, 0.354], [-0
 # the chin at the 95th percentile of the surprise rows.
 RIGID_ANCHORS = np.array([[-0.003, 0.259], [-1.035, 0.549], [1.056, 0.549], [-0.782, 1.695], [0.805, 1.695],
                           [0.003, 2.060]])
+# The fits' top edges for the rigid geometry, which reads no mouth landmark: below the nose tip (landmark 30, one
+# of the stable ones) by these many inter-ocular distances: `mouth` between the nose's base and the upper lip,
+# `chin` at the open-mouth lip height of RIGID_ANCHORS (1.695 - 0.549).
+RIGID_CUTS = {"mouth": 0.25, "chin": 1.146}
+# `high`: the top anchor rises from the nose bridge's middle to its top (landmark 27), the cheek anchors from
+# nose-tip height to the height of landmark 28; the eye clearance (`below_eyes`) then sets the top edge.
+RIGID_HIGH = np.array([[-0.003, -0.030], [-1.035, 0.163], [1.056, 0.163]])
 
 
 def _jaw_crossing(jaw: np.ndarray, y: float) -> float:
@@ -34,8 +44,9 @@ def _jaw_crossing(jaw: np.ndarray, y: float) -> float:
     return float(np.interp(y, ys, jaw[:, 0]))
 
 
-def anchors(points: np.ndarray) -> np.ndarray:
-    """(6, 2) float32 anchor points from (68, 2) landmarks, in the same pixel coordinates."""
+def anchors(points: np.ndarray, fit: str = "nose") -> np.ndarray:
+    """(6, 2) float32 anchor points from (68, 2) landmarks, in the same pixel coordinates. fit "high" raises
+    the top anchor to the top of the nose bridge (27) and the upper cheek anchors to the height of 28."""
     p = points.astype(np.float64)
     eye_l, eye_r = eye_centres(p)
     angle = np.arctan2(eye_r[1] - eye_l[1], eye_r[0] - eye_l[0])
@@ -45,13 +56,29 @@ def anchors(points: np.ndarray) -> np.ndarray:
     q = (p - origin) @ rot.T  # level frame
     nose_y, lip_y = q[30, 1], q[57, 1]
     left, right = q[0:9], q[16:7:-1]
+    top, cheek_y = ((q[27], q[28, 1]) if fit == "high" else ((q[27] + q[30]) / 2, nose_y))
     out = np.array([
-        (q[27] + q[30]) / 2,
-        [_jaw_crossing(left, nose_y), nose_y], [_jaw_crossing(right, nose_y), nose_y],
+        top,
+        [_jaw_crossing(left, cheek_y), cheek_y], [_jaw_crossing(right, cheek_y), cheek_y],
         [_jaw_crossing(left, lip_y), lip_y], [_jaw_crossing(right, lip_y), lip_y],
         q[8],
     ])
     return (out @ rot + origin).astype(np.float32)
+
+
+def fit_cut(points: np.ndarray, fit: str, geometry: str = "landmark") -> float | None:
+    """How far below the eye line (in inter-ocular distances, the eye frame's y) the top edge of a mask worn
+    `fit` is cut, or None where the template's own top edge (and the eye clearance) decide: `chin` just below
+    the lower lip (landmark 57), `mouth` half-way between the nose's base (33) and the upper lip (51); the
+    rigid geometry cuts at fixed distances below the nose tip (`RIGID_CUTS`), so that no mouth landmark moves its
+    outline."""
+    if fit in ("nose", "high"):
+        return None
+    F = eye_frame(points)
+    y = points.astype(np.float64) @ F[1, :2] + F[1, 2]
+    if geometry == "rigid":
+        return float(y[30] + RIGID_CUTS[fit])
+    return float(y[57] + 0.05) if fit == "chin" else float((y[33] + y[51]) / 2)
 
 
 def eye_frame(points: np.ndarray) -> np.ndarray:
@@ -78,26 +105,37 @@ def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.hstack([scale * rot, (md - scale * rot @ ms)[:, None]])
 
 
-def rigid_anchors(points: np.ndarray) -> np.ndarray:
-    """(6, 2) float32 anchors of the rigid mask: RIGID_ANCHORS carried onto the face by the similarity that
-    fits RIGID_STABLE to the face's eye corners and nose bridge. Mouth and jaw landmarks play no part, so an
-    open mouth gives the same mask as a closed one."""
+def rigid_anchors(points: np.ndarray, fit: str = "nose") -> np.ndarray:
+    """(6, 2) float32 anchors of the rigid mask: RIGID_ANCHORS (with RIGID_HIGH's top three for fit "high")
+    carried onto the face by the similarity that fits RIGID_STABLE to the face's eye corners and nose bridge.
+    Mouth and jaw landmarks play no part, so an open mouth gives the same mask as a closed one."""
     S = similarity(RIGID_STABLE, points[STABLE])
-    return (RIGID_ANCHORS @ S[:, :2].T + S[:, 2]).astype(np.float32)
+    target = np.vstack([RIGID_HIGH, RIGID_ANCHORS[3:]]) if fit == "high" else RIGID_ANCHORS
+    return (target @ S[:, :2].T + S[:, 2]).astype(np.float32)
 
 
-def homography(points: np.ndarray, width: int, height: int, geometry: str = "landmark") -> np.ndarray:
+def homography(points: np.ndarray, width: int, height: int, geometry: str = "landmark",
+               fit: str = "nose") -> np.ndarray:
     """3x3 map from a template rendered `width` x `height` onto the face's anchors (least squares):
-    `anchors` for the landmark geometry, `rigid_anchors` for the rigid one."""
+    `anchors` for the landmark geometry, `rigid_anchors` for the rigid one, each for the fit."""
     if geometry not in GEOMETRIES:
         raise ValueError(f"unknown mask geometry {geometry!r}; expected one of {', '.join(GEOMETRIES)}")
-    target = anchors(points) if geometry == "landmark" else rigid_anchors(points)
+    target = anchors(points, fit) if geometry == "landmark" else rigid_anchors(points, fit)
     src = ANCHORS * np.array([width, height], dtype=np.float32)
     H, _ = cv2.findHomography(src, target, 0)
     if H is None or not np.isfinite(H).all():  # degenerate anchors: an affine fit still places a mask
         A, _ = cv2.estimateAffine2D(src, target)
         H = np.vstack([A, [0, 0, 1]])
     return H
+
+
+def below_line(points: np.ndarray, width: int, height: int, depth: float) -> np.ndarray:
+    """(height, width) float32 in 0..1: 0 above the line parallel to the eye line `depth` inter-ocular
+    distances below it, rising to 1 over a soft edge a tenth of that distance wide."""
+    F = eye_frame(points)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    y = F[1, 0] * xx + F[1, 1] * yy + F[1, 2]
+    return np.clip((y - depth) / 0.1, 0.0, 1.0).astype(np.float32)
 
 
 def below_eyes(points: np.ndarray, width: int, height: int, margin: float = EYE_MARGIN,
@@ -127,37 +165,41 @@ def lower_face_hull(points: np.ndarray) -> np.ndarray:
 
 
 def _warped(points: np.ndarray, spec: MaskSpec, w: int, h: int, gray: bool, margin: float = EYE_MARGIN,
-            eye_floor: float | None = None, geometry: str = "landmark") -> tuple[np.ndarray, np.ndarray]:
+            eye_floor: float | None = None, geometry: str = "landmark", fit: str = "nose") -> tuple[np.ndarray, np.ndarray]:
     face_w = float(np.ptp(points[:17, 0])) or float(w)
     tw = int(np.clip(2 ** np.ceil(np.log2(max(face_w, 16))), 32, 1024))  # template a little larger than the face
     tmpl, alpha = (render_gray(spec, tw) if gray else render(spec, tw))
-    H = homography(points, alpha.shape[1], alpha.shape[0], geometry)
+    H = homography(points, alpha.shape[1], alpha.shape[0], geometry, fit)
     warp = dict(dsize=(w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     clamp = below_eyes(points, w, h, margin, eye_floor)
+    cut = fit_cut(points, fit, geometry)
+    if cut is not None:
+        clamp = clamp * below_line(points, w, h, cut)
     return cv2.warpPerspective(alpha, H, **warp) * clamp, cv2.warpPerspective(tmpl, H, **warp)
 
 
 def mask_alpha(points: np.ndarray, spec: MaskSpec, width: int, height: int, margin: float = EYE_MARGIN,
-               eye_floor: float | None = None, geometry: str = "landmark") -> np.ndarray:
+               eye_floor: float | None = None, geometry: str = "landmark", fit: str = "nose") -> np.ndarray:
     """(height, width) float32 in 0..1: how opaque `spec` is at each pixel when drawn on `points`."""
-    return _warped(points, spec, width, height, True, margin, eye_floor, geometry)[0]
+    return _warped(points, spec, width, height, True, margin, eye_floor, geometry, fit)[0]
 
 
 def apply_mask(image: np.ndarray, points: np.ndarray, spec: MaskSpec, margin: float = EYE_MARGIN,
-               eye_floor: float | None = None, geometry: str = "landmark") -> tuple[np.ndarray, float]:
+               eye_floor: float | None = None, geometry: str = "landmark", fit: str = "nose") -> tuple[np.ndarray, float]:
     """Draw `spec` on the face given by `points`.
 
     image: (H, W) uint8 grayscale or (H, W, 3) uint8 RGB; points: (68, 2) landmarks in its pixels;
     margin, eye_floor: see `below_eyes` (`pipeline.eye_clearance` gives them per landmark status);
     geometry: "landmark" (anchors from all 68 landmarks, jaw included: the mask follows the jaw) or "rigid"
-    (`rigid_anchors`: placed by the eye corners and nose bridge only, sized for an open mouth).
+    (`rigid_anchors`: placed by the eye corners and nose bridge only, sized for an open mouth); fit: how the
+    mask is worn (`FITS`: "nose", the default, is the usual way; `fit_cut` and `anchors` say the others).
     Returns (masked image, same shape and dtype; fraction of the lower-face hull the mask covers).
     Mask brightness follows the face: a white mask in a dark photo is drawn darker, and the face's
     own low-frequency shading is carried onto the mask.
     """
     h, w = image.shape[:2]
     face_w = float(np.ptp(points[:17, 0])) or float(w)
-    a, m = _warped(points, spec, w, h, image.ndim == 2, margin, eye_floor, geometry)
+    a, m = _warped(points, spec, w, h, image.ndim == 2, margin, eye_floor, geometry, fit)
     img = image.astype(np.float32)
     gray = img if img.ndim == 2 else img @ np.array([0.299, 0.587, 0.114], np.float32)
     hull = np.zeros((h, w), np.uint8)

@@ -12,7 +12,7 @@ from experiments import conditions as C
 from experiments.runfolder import (HISTORY, load_occlusion, load_samples, predictions_path, read_history,
                                    read_json, read_predictions)
 
-from . import crossdata, figures, robustness
+from . import crossdata, figures, fits, robustness
 from .references import REFERENCES
 from .stats import bootstrap_ci, mcnemar_exact
 
@@ -160,6 +160,7 @@ def build_report(run_dir: str | Path) -> Path:
     ctx["faces_png"] = (figures.face_grid(samples["clean"], samples["masked"], samples["labels"])
                         if samples is not None else None)
     ctx["saliency_png"] = _saliency(run)
+    ctx["fits"] = fits.section(cells, models, metrics or {}, samples)
     outside = config.get("outside_models", {})
     ctx["robustness"] = robustness.table(cells, preds, models, outside)
     ctx["robustness_tests"] = robustness.against_masked_model(preds, outside)

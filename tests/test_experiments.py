@@ -31,12 +31,20 @@ def test_smoke_run_writes_the_whole_run_folder(smoke_run):
     assert config["dataset_sha256"] and "keras" in config["versions"] and "durations" in config
     metrics = json.loads((smoke_run / "metrics.json").read_text())
     cells = {(r["train"], r["test"]) for r in metrics["results"]}
-    tests = {"clean", "masked", "masked:rigid", "masked:surgical", "masked:n95", "masked:kn95", "masked:cloth"}
+    tests = {"clean", "masked", "masked:rigid", "masked:surgical", "masked:n95", "masked:kn95", "masked:cloth",
+             "masked@chin", "masked@mouth", "masked@nose", "masked@high"}
     assert cells == {(t, s) for t in ("majority", "clean", "masked") for s in tests}
     for r in metrics["results"]:
         assert 0 <= r["accuracy"] <= 1 and 0 <= r["macro_f1"] <= 1
         assert np.array(r["confusion"]).sum() == metrics["test_rows"]
         assert set(r["per_class"]) == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
+    assert metrics["mask_fit"]["train"] == "nose" and metrics["mask_fit"]["test"] == ["chin", "mouth", "nose", "high"]
+    for model, mean in metrics["mask_fit"]["mean"].items():  # the mean over the four fits, per model
+        fits = [r["accuracy"] for r in metrics["results"] if r["train"] == model and r["test"].startswith("masked@")]
+        assert len(fits) == 4 and mean["accuracy"] == pytest.approx(sum(fits) / 4)
+    nose = {r["train"]: r["accuracy"] for r in metrics["results"] if r["test"] == "masked@nose"}
+    assert nose == {r["train"]: r["accuracy"] for r in metrics["results"] if r["test"] == "masked"}, \
+        "masked@nose is the masked condition's own pixels"
     probe = metrics["outline_probe"]
     assert set(probe) == {"landmark", "rigid"} and all(0 <= p["accuracy"] <= 1 for p in probe.values())
     with open(smoke_run / "clean" / "history.csv") as f:

@@ -219,7 +219,9 @@ def test_score_writes_a_run_folder_of_outside_models(keras_files, synth_csv, tmp
                        "--test-mask-types", "n95"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     cells = {(r["train"], r["test"]) for r in metrics["results"]}
-    assert cells == {(m, s) for m in ("majority", "m", "onnx-bins") for s in ("clean", "masked", "masked:rigid", "masked:n95")}
+    assert cells == {(m, s) for m in ("majority", "m", "onnx-bins") for s in (
+        "clean", "masked", "masked:rigid", "masked:n95", "masked@chin", "masked@mouth", "masked@nose", "masked@high")}
+    assert set(metrics["mask_fit"]["mean"]) == {"majority", "m", "onnx-bins"}
     config = json.loads((out / "config.json").read_text())
     assert set(config["outside_models"]) == {"m", "onnx-bins"} and config["outside_models"]["m"]["source"] == ""
     with open(out / "robustness.csv") as f:

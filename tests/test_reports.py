@@ -194,3 +194,14 @@ def test_report_renders_in_headless_chromium(smoke_run, tmp_path):
     img = np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
     assert img.shape[0] > 500 and img.std() > 10, "the page rendered something"
     assert (img < 128).mean() > 0.005, "dark text or figures are on the page"
+
+
+def test_the_report_shows_how_the_mask_is_worn(smoke_run):
+    """The fits section: one row per model with its accuracy at clean and at each fit (the metrics' own
+    figures), the two curve figures and the faces per fit."""
+    html = (smoke_run / "report.html").read_text()
+    metrics = json.loads((smoke_run / "metrics.json").read_text())
+    assert 'id="fits-table"' in html and 'id="fits-first"' in html and "example faces per fit" in html
+    for r in metrics["results"]:
+        if r["test"].startswith("masked@") and r["train"] != "majority":
+            assert f'data-fit="{r["train"]}|{r["test"]}" data-value="{r["accuracy"]}"' in html

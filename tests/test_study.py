@@ -81,7 +81,8 @@ def test_local_study_writes_runs_summary_and_report(local_study):
     study = json.loads((local_study / "study.json").read_text())
     assert [(r["model"], r["seed"]) for r in study["runs"]] == [("maskfer_se", 0), ("maskfer_se", 1)]
     assert {(c["train"], c["test"]) for c in study["cells"]} == {
-        (t, s) for t in ("majority", "clean", "masked") for s in ("clean", "masked", "masked:rigid", "masked:surgical")}
+        (t, s) for t in ("majority", "clean", "masked") for s in ("clean", "masked", "masked:rigid", "masked:surgical",
+                                                                  "masked@chin", "masked@mouth", "masked@nose", "masked@high")}
     for c in study["cells"]:  # each cell's seeds are the runs' own figures
         for seed, value in c["accuracy"]["per_seed"].items():
             metrics = json.loads((local_study / "maskfer_se" / f"seed{seed}" / "metrics.json").read_text())

@@ -29,7 +29,7 @@ def _outline_chunk(task) -> np.ndarray:
     out = np.empty((len(rows), side * side), np.uint8)
     for i in range(len(rows)):
         alpha = mask_alpha(points[i], config.spec_for(rows[i]), SIDE, SIDE, *eye_clearance(status[i], SIDE),
-                           geometry=config.geometry)
+                           geometry=config.geometry, fit=config.fit)
         out[i] = (cv2.resize(alpha, (side, side), interpolation=cv2.INTER_AREA) > 0.5).reshape(-1)
     return out
 

@@ -19,13 +19,13 @@ import numpy as np
 
 from datasets import EMOTIONS, N_CLASSES, USAGES, FERData
 from datasets.checks import check
-from masking import MASK_TYPES, MaskConfig
+from masking import FITS, MASK_TYPES, MaskConfig
 
 from .. import conditions as C
 from ..config import check_test_data, mask_config, recorded_mask_config
 from ..evaluation.scoring import evaluate_models, scorers
 from ..evaluation.testsets import save_set_conditions
-from ..pipeline import load_rows, load_sets, masking_summary, private_conditions
+from ..pipeline import fit_means, load_rows, load_sets, masking_summary, private_conditions
 from ..provenance import versions
 from ..runfolder import RunError, Timer, atomic_json, check_writable, read_json, read_predictions, save_samples
 from ..training.precision import cpu_model
@@ -49,6 +49,7 @@ class ScoreConfig:
     mask_seed: int = 0
     test_mask_types: tuple[str, ...] = MASK_TYPES
     test_mask_geometries: tuple[str, ...] = ("rigid",)
+    test_mask_fits: tuple[str, ...] = FITS
     test_data: tuple[tuple[str, str], ...] = ()
     workers: int = 0
     cache_dir: str | None = None
@@ -61,6 +62,8 @@ class ScoreConfig:
             MaskConfig(mask_types=(t,))  # ConfigError("mask_types") for an unknown type
         for g in self.test_mask_geometries:
             MaskConfig(geometry=g)
+        for f in self.test_mask_fits:
+            MaskConfig(fit=f)
         check_test_data(self.test_data)
 
     @property
@@ -142,9 +145,9 @@ def score_run(cfg: ScoreConfig, command: str = "") -> Path:
         raise RunError(f"--data {cfg.data}: no PrivateTest rows to score on")
     with timer.stage("masking"):
         images, masked = private_conditions(test, cfg.mask_config, cfg.test_mask_types, cfg.test_mask_geometries,
-                                            cfg.workers, cfg.cache_dir)
+                                            cfg.workers, cfg.cache_dir, cfg.test_mask_fits)
         atomic_json(out / "masking.json", masking_summary(test, masked))
-        save_samples(out, test, images[C.MASKED])
+        save_samples(out, test, images[C.MASKED], {f: images[C.fit_condition(f)] for f in cfg.test_mask_fits})
     majority = _majority(fer)
     with timer.stage("evaluate"):
         score_with = scorers({}, majority) + outside_scorers(models)
@@ -161,7 +164,9 @@ def score_run(cfg: ScoreConfig, command: str = "") -> Path:
     metrics = {"wall_seconds": timer.total(), "durations": timer.durations, "results": results,
                "test_rows": len(test), "emotions": list(EMOTIONS), "conditions": list(images),
                "majority_class": EMOTIONS[majority], "test_sets": {ts.name: ts.summary() for ts, _ in test_sets},
-               "mask_geometry": {"train": "landmark", "test": list(cfg.test_mask_geometries)}}
+               "mask_geometry": {"train": "landmark", "test": list(cfg.test_mask_geometries)},
+               "mask_fit": {"train": "nose", "test": list(cfg.test_mask_fits),
+                            "mean": fit_means(results, cfg.test_mask_fits)}}
     atomic_json(out / "config.json", config)
     atomic_json(out / "metrics.json", metrics)
     return out
@@ -187,7 +192,8 @@ def add_models(run_dir: Path, specs, defaults: CardDefaults = CardDefaults(), wo
     test = fer.split("PrivateTest")
     mcfg = recorded_mask_config(cfg)
     images, _ = private_conditions(test, mcfg, cfg.get("test_mask_types", MASK_TYPES),
-                                   cfg.get("test_mask_geometries", []), workers, cache_dir or cfg.get("cache_dir"))
+                                   cfg.get("test_mask_geometries", []), workers, cache_dir or cfg.get("cache_dir"),
+                                   cfg.get("test_mask_fits", []))
     paired = read_predictions(run_dir / "predictions" / f"{C.BASELINE}__{C.CLEAN}.csv")[0]
     if not np.array_equal(paired, test.rows):
         raise RunError(f"{run_dir}: its PrivateTest rows differ from {data}'s: the models could not be paired")
@@ -201,6 +207,8 @@ def add_models(run_dir: Path, specs, defaults: CardDefaults = CardDefaults(), wo
         new += evaluate_models(score_with, conds, ts.fer.labels, ts.fer.rows, run_dir / "predictions", ts.emotions)
     guard([r for r in results if r["train"] == C.BASELINE] + new, names)
     metrics["results"] = results + new
+    if "mask_fit" in metrics:
+        metrics["mask_fit"]["mean"] = fit_means(metrics["results"], metrics["mask_fit"]["test"])
     config.setdefault("outside_models", {}).update({m.name: m.record() for m in models})
     atomic_json(run_dir / "metrics.json", metrics)
     atomic_json(run_dir / "config.json", config)

@@ -1,0 +1,82 @@
+"""How the mask is worn: every model's accuracy and macro-F1 from clean faces through the four fits (chin,
+mouth, nose, high), its per-emotion recall along the same axis, the emotion that fails first, the mean over
+the fits, and a row of example faces per fit."""
+from __future__ import annotations
+
+import numpy as np
+
+from datasets import EMOTIONS
+from experiments import conditions as C
+
+from .figures import plt, to_uri
+
+
+def axis(cells: dict) -> list[tuple[str, str]]:
+    """[(label, condition)]: clean, then each fit the run scored, low to high."""
+    fits = [f for f in C.FITS if any(C.fit_condition(f) == s for _, s in cells)]
+    return ([("clean", C.CLEAN)] + [(f, C.fit_condition(f)) for f in fits]) if fits else []
+
+
+def first_failures(cells: dict, model: str, points: list[tuple[str, str]]) -> dict[str, str | None]:
+    """{emotion: the first fit (low to high) at which its recall falls to half its clean recall or below, or
+    None where it holds at every fit (or has no clean recall to lose)}."""
+    clean = cells[(model, C.CLEAN)]["per_class"]
+    out = {}
+    for e in EMOTIONS:
+        base = clean[e]["recall"]
+        out[e] = next((label for label, s in points[1:] if base > 0 and cells[(model, s)]["per_class"][e]["recall"]
+                       <= base / 2), None)
+    return out
+
+
+def section(cells: dict, models: list[str], metrics: dict, samples: dict | None) -> dict | None:
+    points = axis(cells)
+    models = [m for m in models if all((m, s) in cells for _, s in points)]
+    if not points or not models:
+        return None
+    labels = [label for label, _ in points]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, metric, ci in ((axes[0], "accuracy", "ci_acc"), (axes[1], "macro_f1", "ci_f1")):
+        for m in models:
+            v = np.array([cells[(m, s)][metric] for _, s in points]) * 100
+            lo = np.array([cells[(m, s)][ci][0] if cells[(m, s)][ci][0] is not None else np.nan for _, s in points]) * 100
+            hi = np.array([cells[(m, s)][ci][1] if cells[(m, s)][ci][1] is not None else np.nan for _, s in points]) * 100
+            ax.errorbar(range(len(points)), v, yerr=[v - lo, hi - v], marker="o", capsize=3, label=m)
+        ax.set_xticks(range(len(points)), labels)
+        ax.set_ylabel(f"{metric.replace('_', '-')} (%)")
+        ax.set_xlabel("how the mask is worn (low to high)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    curve = to_uri(fig)
+    fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 3.4), squeeze=False)
+    for ax, m in zip(axes[0], models):
+        for e in EMOTIONS:
+            ax.plot(range(len(points)), [100 * cells[(m, s)]["per_class"][e]["recall"] for _, s in points],
+                    marker=".", label=e)
+        ax.set_xticks(range(len(points)), labels, fontsize=8)
+        ax.set_title(f"{m}: recall per emotion", fontsize=9)
+        ax.set_ylim(0, 100)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    recall = to_uri(fig)
+    faces = None
+    if samples is not None and all(f"fit_{label}" in samples for label in labels[1:]):
+        idx = [int(np.flatnonzero(samples["labels"] == k)[0]) for k in range(len(EMOTIONS))
+               if (samples["labels"] == k).any()]
+        rows = [samples["clean"][idx]] + [samples[f"fit_{label}"][idx] for label in labels[1:]]
+        fig, axes = plt.subplots(len(rows), len(idx), figsize=(1.2 * len(idx), 1.25 * len(rows)), squeeze=False)
+        for r, (row, label) in enumerate(zip(rows, labels)):
+            for c, img in enumerate(row):
+                axes[r][c].imshow(img, cmap="gray", vmin=0, vmax=255)
+                axes[r][c].set_xticks([])
+                axes[r][c].set_yticks([])
+                if c == 0:
+                    axes[r][c].set_ylabel(label, fontsize=8)
+                if r == 0:
+                    axes[r][c].set_title(EMOTIONS[int(samples["labels"][idx[c]])], fontsize=8)
+        faces = to_uri(fig)
+    means = (metrics or {}).get("mask_fit", {}).get("mean", {})
+    rows = [{"model": m, "cells": [cells[(m, s)] for _, s in points], "mean": means.get(m),
+             "first": first_failures(cells, m, points)} for m in models]
+    return {"labels": labels, "rows": rows, "curve_png": curve, "recall_png": recall, "faces_png": faces,
+            "emotions": EMOTIONS}
