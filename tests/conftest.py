@@ -38,12 +38,19 @@ def real_csv() -> Path:
 
 
 @pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory, synth_csv) -> Path:
+def shared_cache(tmp_path_factory) -> Path:
+    """One cache folder for the session: the synthetic CSV's parse, landmarks and masks are found once (the
+    cache is keyed by content) and reused by every test that does not test the cache itself."""
+    return tmp_path_factory.mktemp("shared-cache")
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory, synth_csv, shared_cache) -> Path:
     """A real smoke run (1 epoch, synthetic rows) of clean + masked, shared by the experiment and report tests."""
     from experiments.run import main
     root = tmp_path_factory.mktemp("smoke")
     assert main(["clean", "masked", "--profile", "smoke", "--data", str(synth_csv), "--out", str(root / "run"),
-                 "--cache-dir", str(root / "cache"), "--workers", "1"]) == 0
+                 "--cache-dir", str(shared_cache), "--workers", "1"]) == 0
     return root / "run"
 
 

@@ -143,7 +143,7 @@ def test_unwritable_out_exits_2(synth_csv, capsys):
     assert "/proc/maskfer" in capsys.readouterr().err
 
 
-def test_mixed_trains_on_both_copies_of_each_row(synth_csv, tmp_path, monkeypatch):
+def test_mixed_trains_on_both_copies_of_each_row(synth_csv, tmp_path, shared_cache, monkeypatch):
     seen = {}
 
     def spy(train, val, cfg, out_dir, **kw):
@@ -152,19 +152,19 @@ def test_mixed_trains_on_both_copies_of_each_row(synth_csv, tmp_path, monkeypatc
     monkeypatch.setattr(run_mod, "train_model", spy)
     with pytest.raises(KeyboardInterrupt):
         run(parse_args(["mixed", "--profile", "smoke", "--data", str(synth_csv), "--out", str(tmp_path / "r"),
-                        "--cache-dir", str(tmp_path), "--workers", "1", "--no-report"]))
+                        "--cache-dir", str(shared_cache), "--workers", "1", "--no-report"]))
     train, val = seen["mixed"]
     fer = load_fer2013(synth_csv, cache_dir=tmp_path).split("Training")
     n = len(fer)
     assert len(train) == 2 * n and np.array_equal(train.rows[:n], train.rows[n:])
     np.testing.assert_array_equal(train.images[:n], fer.images)
-    masked = mask_dataset(fer, MaskConfig(), workers=1, cache_dir=tmp_path).images
+    masked = mask_dataset(fer, MaskConfig(), workers=1, cache_dir=shared_cache).images
     np.testing.assert_array_equal(train.images[n:], masked)
     assert (train.images[n:] != train.images[:n]).reshape(n, -1).any(1).all(), "every second copy is masked"
     assert len(val) % 2 == 0 and np.array_equal(val.rows[:len(val) // 2], val.rows[len(val) // 2:])
 
 
-def test_private_test_never_reaches_training(smoke_run, synth_csv, tmp_path, monkeypatch):
+def test_private_test_never_reaches_training(smoke_run, synth_csv, tmp_path, shared_cache, monkeypatch):
     fer = load_fer2013(synth_csv, cache_dir=tmp_path)
     private_rows = set(fer.split("PrivateTest").rows.tolist())
     seen = []
@@ -178,7 +178,7 @@ def test_private_test_never_reaches_training(smoke_run, synth_csv, tmp_path, mon
 
     monkeypatch.setattr(run_mod, "train_model", spy)
     run(parse_args(["clean", "mixed", "--profile", "smoke", "--data", str(synth_csv), "--out", str(tmp_path / "r"),
-                    "--cache-dir", str(tmp_path), "--workers", "1", "--no-report", "--test-mask-types", "n95"]))
+                    "--cache-dir", str(shared_cache), "--workers", "1", "--no-report", "--test-mask-types", "n95"]))
     assert len(seen) == 2
     for train_rows, train_usage, val_rows, val_usage in seen:
         assert train_usage == {USAGES.index("Training")} and val_usage == {USAGES.index("PublicTest")}

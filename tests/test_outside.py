@@ -208,14 +208,14 @@ def test_the_guard_names_the_usual_causes(capsys):
     assert "warning: near" in capsys.readouterr().out
 
 
-def test_score_writes_a_run_folder_of_outside_models(keras_files, synth_csv, tmp_path, capsys):
+def test_score_writes_a_run_folder_of_outside_models(keras_files, synth_csv, tmp_path, shared_cache, capsys):
     from experiments.score import main as score_main
     onnx_path = tmp_path / "rgb.onnx"
     onnx_bins(onnx_path, _imagenet_feature("rgb"))
     spec = card(tmp_path, "onnxcard", name="onnx-bins", file=str(onnx_path), scale="imagenet", output="logits")
     out = tmp_path / "scored"
     assert score_main([str(keras_files / "m.keras"), spec, "--scale=-1..1", "--data", str(synth_csv),
-                       "--out", str(out), "--cache-dir", str(tmp_path / "c"), "--workers", "1",
+                       "--out", str(out), "--cache-dir", str(shared_cache), "--workers", "1",
                        "--test-mask-types", "n95"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     cells = {(r["train"], r["test"]) for r in metrics["results"]}

@@ -120,31 +120,31 @@ def test_export_exit_code_follows_the_agreement_bar(model_path, tmp_path, monkey
     assert export_main(args) == 0
 
 
-def test_check_rows_follow_the_condition(synth_csv, tmp_path):
+def test_check_rows_follow_the_condition(synth_csv, shared_cache):
     from datasets import load_dataset
     from masking import MaskConfig, mask_dataset
     check_rows = export_mod.check_rows
-    fer = load_dataset(synth_csv, cache_dir=tmp_path)
+    fer = load_dataset(synth_csv, cache_dir=shared_cache)
     run_config = {"train_mask_types": ["cloth"], "mask_seed": 3}
     test = fer.split("PrivateTest").take(np.arange(10))
-    masked = mask_dataset(test, MaskConfig(mask_types=("cloth",), seed=3), cache_dir=tmp_path).images
-    calib, check, labels = check_rows(fer, "clean", 10, run_config, str(tmp_path))
+    masked = mask_dataset(test, MaskConfig(mask_types=("cloth",), seed=3), cache_dir=shared_cache).images
+    calib, check, labels = check_rows(fer, "clean", 10, run_config, str(shared_cache))
     train_images = {img.tobytes() for img in fer.split("Training").images}
     assert len(calib) == len(train_images) and all(img.tobytes() in train_images for img in calib)
     assert np.array_equal(check, test.images) and np.array_equal(labels, test.labels)
-    _, check_m, labels_m = check_rows(fer, "masked", 10, run_config, str(tmp_path))
+    _, check_m, labels_m = check_rows(fer, "masked", 10, run_config, str(shared_cache))
     assert np.array_equal(check_m, masked) and not np.array_equal(check_m, test.images)
     assert np.array_equal(labels_m, test.labels)  # the same rows, only the pixels differ
-    calib_x, check_x, labels_x = check_rows(fer, "mixed", 10, run_config, str(tmp_path))
+    calib_x, check_x, labels_x = check_rows(fer, "mixed", 10, run_config, str(shared_cache))
     # mixed means what the mixed model trained on: every row clean, then the same rows masked
     assert np.array_equal(check_x, np.concatenate([test.images, masked]))
     assert np.array_equal(labels_x, np.concatenate([test.labels, test.labels])) and len(calib_x) == 2 * len(calib)
 
 
-def test_export_masked_model_checks_masked_rows(smoke_run, synth_csv, tmp_path, capsys):
+def test_export_masked_model_checks_masked_rows(smoke_run, synth_csv, tmp_path, shared_cache, capsys):
     model = smoke_run / "masked" / "model.keras"
     args = [str(model), "--tflite", "--quantize", "int16x8", "--out", str(tmp_path), "--data", str(synth_csv),
-            "--cache-dir", str(tmp_path / "cache"), "--check-rows", "20"]
+            "--cache-dir", str(shared_cache), "--check-rows", "20"]
     rc = export_main(args)
     out = capsys.readouterr().out
     assert "check: 20 masked PrivateTest rows" in out, out

@@ -17,8 +17,8 @@ from experiments.study import main as study_main, parse_args
 ray = pytest.importorskip("ray")  # the [cluster] extra, installed by [test]
 
 
-def _args(synth_csv, out, *extra):
-    return ["clean", "masked", "--profile", "smoke", "--data", str(synth_csv), "--cache-dir", str(out.parent / "cache"),
+def _args(synth_csv, out, *extra, cache=None):
+    return ["clean", "masked", "--profile", "smoke", "--data", str(synth_csv), "--cache-dir", str(cache or out.parent / "cache"),
             "--workers", "1", "--no-report", "--test-mask-types", "surgical", "--out", str(out), *extra]
 
 
@@ -28,10 +28,11 @@ def _per_seed(out: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def one_seed_study(synth_csv, tmp_path_factory):
+def one_seed_study(synth_csv, tmp_path_factory, shared_cache):
     """The quick suite's study: one seed on the local engine, with the run's report."""
     out = tmp_path_factory.mktemp("study") / "one"
-    args = [a for a in _args(synth_csv, out, "--seeds", "0", "--cpus-per-run", "1") if a != "--no-report"]
+    args = [a for a in _args(synth_csv, out, "--seeds", "0", "--cpus-per-run", "1", cache=shared_cache)
+            if a != "--no-report"]
     assert study_main(args) == 0
     return out
 
@@ -60,12 +61,13 @@ def test_one_seed_study_writes_its_run_with_report_summary_and_study_report(one_
     assert "masks cost the clean model" in html and "one seed" in html
 
 
-def test_rerunning_a_study_redoes_no_finished_run(one_seed_study, synth_csv, monkeypatch, capsys):
+def test_rerunning_a_study_redoes_no_finished_run(one_seed_study, synth_csv, shared_cache, monkeypatch, capsys):
     import experiments.studies.study as study_mod
     monkeypatch.setitem(study_mod.ENGINES, "local", lambda specs, *a, **k: iter(()) if not specs else
                         pytest.fail(f"runs redone: {specs}"))
     before = (one_seed_study / "maskfer_se" / "seed0" / "report.html").stat().st_mtime_ns
-    args = [a for a in _args(synth_csv, one_seed_study, "--seeds", "0", "--cpus-per-run", "1") if a != "--no-report"]
+    args = [a for a in _args(synth_csv, one_seed_study, "--seeds", "0", "--cpus-per-run", "1", cache=shared_cache)
+            if a != "--no-report"]
     assert study_main(args) == 0
     assert capsys.readouterr().out.count("finished earlier with the same settings") == 1
     assert (one_seed_study / "maskfer_se" / "seed0" / "report.html").stat().st_mtime_ns == before, "no report redone"
@@ -203,7 +205,7 @@ DRIVER = '''
 import os, sys, time
 import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor
-from experiments.studies.engines import exit_with_driver
+from experiments.studies.watch import exit_with_driver
 
 def work(pidfile, driver):
     exit_with_driver(driver, poll=0.1)

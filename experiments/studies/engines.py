@@ -18,7 +18,6 @@ import shutil
 import socket
 import tarfile
 import tempfile
-import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
@@ -29,6 +28,7 @@ from ..config import RunConfig
 from ..provenance import check_resume, fingerprint
 from ..pipeline import Prepared, run
 from ..runfolder import RunError
+from .watch import exit_with_driver
 
 RETRIES = 3  # attempts after a Ray worker dies
 
@@ -92,19 +92,6 @@ def execute(spec: RunSpec, prepared: Prepared, node: str = "", work: Path | None
         run(cfg, spec.command, prepared)
         archive = _pack(Path(cfg.out))
     return Finished(archive, time.perf_counter() - t, node or socket.gethostname())
-
-
-def exit_with_driver(driver: int, poll: float = 1.0) -> threading.Thread:
-    """In a local worker: a daemon thread that ends this process (exit status 3) within `poll` seconds of the
-    driver process `driver` going away, however it went (Ctrl-C, SIGTERM, SIGKILL): the worker is then
-    re-parented, so its parent id changes. No run trains on unseen after its study was stopped."""
-    def watch():
-        while os.getppid() == driver:
-            time.sleep(poll)
-        os._exit(3)
-    thread = threading.Thread(target=watch, name="maskfer-driver-watch", daemon=True)
-    thread.start()
-    return thread
 
 
 def _local_execute(spec: RunSpec, prepared: Prepared, driver: int) -> Finished:
