@@ -1,5 +1,5 @@
 """What each way of wearing the mask covers, on FER2013: the share of mouth (48-67), nose (30-35: the tip and
-the nostrils) and eye (36-47) landmarks under the mask (alpha > 0.5 at the landmark's pixel of the 48x48 row),
+the nostrils), nose-bridge (27-29) and eye (36-47) landmarks under the mask (alpha > 0.5 at the landmark's pixel of the 48x48 row),
 per fit and per landmark status, for the run's training masks (a type drawn per row, seed 0) drawn exactly as
 the masked sets draw them (the status's eye clearance included).
 
@@ -20,7 +20,8 @@ from datasets.engine import Engine, map_chunks
 from masking import FITS, STATUSES, MaskConfig, find_landmarks, mask_alpha
 from masking.pipeline import eye_clearance
 
-PARTS = {"mouth": list(range(48, 68)), "nose": list(range(30, 36)), "eyes": list(range(36, 48))}
+PARTS = {"mouth": list(range(48, 68)), "nose": list(range(30, 36)), "bridge": list(range(27, 30)),
+         "eyes": list(range(36, 48))}
 
 
 def _chunk(task):

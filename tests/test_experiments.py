@@ -71,7 +71,8 @@ def test_saved_model_alone_gives_the_reported_predictions(smoke_run):
 
 def _rerun_args(run_dir, cfg, *extra):
     return ["clean", "masked", "--profile", "smoke", "--data", cfg["data"], "--out", str(run_dir), "--no-report",
-            "--cache-dir", cfg["config"]["cache_dir"], "--workers", "1", *extra]
+            "--cache-dir", cfg["config"]["cache_dir"], "--workers", "1", "--test-mask-types", "n95",
+            "--test-mask-fits", "nose", *extra]  # fewer test conditions: reuse is what these tests check
 
 
 def test_rerun_reuses_variants_with_the_same_settings(smoke_run, tmp_path, monkeypatch, capsys):
@@ -178,7 +179,8 @@ def test_private_test_never_reaches_training(smoke_run, synth_csv, tmp_path, sha
 
     monkeypatch.setattr(run_mod, "train_model", spy)
     run(parse_args(["clean", "mixed", "--profile", "smoke", "--data", str(synth_csv), "--out", str(tmp_path / "r"),
-                    "--cache-dir", str(shared_cache), "--workers", "1", "--no-report", "--test-mask-types", "n95"]))
+                    "--cache-dir", str(shared_cache), "--workers", "1", "--no-report", "--test-mask-types", "n95",
+                    "--test-mask-fits", "nose"]))
     assert len(seen) == 2
     for train_rows, train_usage, val_rows, val_usage in seen:
         assert train_usage == {USAGES.index("Training")} and val_usage == {USAGES.index("PublicTest")}

@@ -184,7 +184,7 @@ def test_blank_and_noise_get_a_status(finder):
 
 
 def test_same_seed_same_mask_any_worker_count(synth_csv, tmp_path):
-    fer = load_fer2013(synth_csv, cache_dir=tmp_path)
+    fer = load_fer2013(synth_csv, cache_dir=tmp_path).take(np.arange(80))  # 80 rows keep every assertion
     cfg = MaskConfig(seed=3, textures=("none", "stripes", "dots"))
     one = mask_dataset(fer, cfg, workers=1, use_cache=False)
     two = mask_dataset(fer, cfg, workers=2, use_cache=False)

@@ -179,6 +179,7 @@ def test_recomputed_batchnorm_statistics_are_the_mean_over_the_given_images():
     assert len(batchnorm_layers(nested)) == 6  # found inside the saved model's backbone too
 
 
+@pytest.mark.slow
 def test_distill_run_retrains_only_the_masked_model(smoke_run, tmp_path, capsys):
     import shutil
     from experiments.pipeline import run
