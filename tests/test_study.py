@@ -67,11 +67,14 @@ def test_rerunning_a_study_redoes_no_finished_run(one_seed_study, synth_csv, sha
     monkeypatch.setitem(study_mod.ENGINES, "local", lambda specs, *a, **k: iter(()) if not specs else
                         pytest.fail(f"runs redone: {specs}"))
     before = (one_seed_study / "maskfer_se" / "seed0" / "report.html").stat().st_mtime_ns
+    recorded = json.loads((one_seed_study / "study.json").read_text())["runs"]
     args = [a for a in _args(synth_csv, one_seed_study, "--seeds", "0", "--cpus-per-run", "1", cache=shared_cache)
             if a != "--no-report"]
     assert study_main(args) == 0
     assert capsys.readouterr().out.count("finished earlier with the same settings") == 1
     assert (one_seed_study / "maskfer_se" / "seed0" / "report.html").stat().st_mtime_ns == before, "no report redone"
+    again = json.loads((one_seed_study / "study.json").read_text())["runs"]
+    assert again == recorded and again[0]["node"], "the wall time and node recorded when the run finished are kept"
 
 
 @pytest.mark.slow

@@ -101,7 +101,9 @@ def run_study(study: StudyConfig, command: str = "") -> dict:
     prepared = prepare(study.base)
     sha = prepared.fer.source_hash
     record = read_json(out / "study.json") or {}
-    walls = {(r["model"], r["seed"]): r for r in record.get("runs", [])}
+    # runs finished in an earlier invocation keep the wall time and node recorded then
+    walls = {(r["model"], r["seed"]): {"seconds": r.get("wall_seconds"), "node": r.get("node")}
+             for r in record.get("runs", [])}
     todo = []
     for model in study.models:
         for seed in study.seeds:
@@ -134,7 +136,7 @@ def write_summary(study: StudyConfig, walls: dict, command: str, seconds: float)
         for seed in study.seeds:
             wall = walls.get((model, seed), {})
             listing.append({"model": model, "seed": seed, "folder": f"{model}/seed{seed}",
-                            "wall_seconds": wall.get("seconds", runs[(model, seed)].get("wall_seconds")),
+                            "wall_seconds": wall.get("seconds") or runs[(model, seed)].get("wall_seconds"),
                             "node": wall.get("node")})
     content = {"command": command, "engine": study.engine, "seeds": list(study.seeds), "models": list(study.models),
                "variants": list(study.base.variants), "cpus_per_run": study.cpus_per_run,
