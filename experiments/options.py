@@ -111,11 +111,11 @@ def card_defaults(a: argparse.Namespace) -> CardDefaults:
             size = tuple(int(v) for v in a.input.split(","))
         except ValueError:
             raise ConfigError("input", f"{a.input!r}: expected HEIGHT,WIDTH") from None
-    return CardDefaults(scale=a.scale, labels=_list(a.labels) if a.labels else None, input=size,
+    return CardDefaults(scale=a.scale, labels=comma_list(a.labels) if a.labels else None, input=size,
                         channels=a.channels, layout=a.layout, output=a.output)
 
 
-def _list(text: str) -> tuple[str, ...]:
+def comma_list(text: str) -> tuple[str, ...]:
     return tuple(t.strip() for t in text.split(",") if t.strip())
 
 
@@ -131,9 +131,9 @@ def run_config(a: argparse.Namespace) -> RunConfig:
         ("temperature", a.distill_temperature)) if v is not None})
     out = a.out or str(Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
     return RunConfig(variants=tuple(dict.fromkeys(a.variants)), profile=a.profile, data=a.data, out=out, train=train,
-                     train_mask_types=_list(a.train_mask_types), test_mask_types=_list(a.test_mask_types),
-                     train_mask_geometry=a.train_mask_geometry, test_mask_geometries=_list(a.test_mask_geometry),
-                     train_mask_fit=a.train_mask_fit, test_mask_fits=_list(a.test_mask_fits),
+                     train_mask_types=comma_list(a.train_mask_types), test_mask_types=comma_list(a.test_mask_types),
+                     train_mask_geometry=a.train_mask_geometry, test_mask_geometries=comma_list(a.test_mask_geometry),
+                     train_mask_fit=a.train_mask_fit, test_mask_fits=comma_list(a.test_mask_fits),
                      transfer=transfer, mask_seed=a.mask_seed, limit_rows=a.limit_rows, workers=a.workers,
                      threads=a.threads, cache_dir=a.cache_dir, report=not a.no_report, overwrite=a.overwrite,
                      verbose=a.verbose, test_data=parse_test_data(a.test_data))

@@ -16,7 +16,7 @@ from datasets.cli import InputError, build_or_exit, exit_code
 from masking import MASK_TYPES
 
 from .config import parse_test_data
-from .options import OPTIONS, _list, add_card_arguments, card_defaults
+from .options import OPTIONS, add_card_arguments, card_defaults, comma_list
 from .outside.score import ScoreConfig, score_run
 from .reporting import report_run
 
@@ -46,9 +46,9 @@ def parse_args(argv: list[str] | None) -> ScoreConfig:
         p.error(f"--data {data or ''}: no such file or folder (pass --data PATH or set FER2013_CSV)".replace(
             "--data : ", "--data: "))
     return build_or_exit(p, lambda: ScoreConfig(
-        cards=tuple(a.cards), data=data, out=a.out, defaults=card_defaults(a), mask_types=_list(a.mask_types),
-        mask_seed=a.seed, test_mask_types=_list(a.test_mask_types), test_mask_geometries=_list(a.test_mask_geometry),
-        test_mask_fits=_list(a.test_mask_fits), test_data=parse_test_data(a.test_data), workers=a.workers, cache_dir=a.cache_dir, report=not a.no_report),
+        cards=tuple(a.cards), data=data, out=a.out, defaults=card_defaults(a), mask_types=comma_list(a.mask_types),
+        mask_seed=a.seed, test_mask_types=comma_list(a.test_mask_types), test_mask_geometries=comma_list(a.test_mask_geometry),
+        test_mask_fits=comma_list(a.test_mask_fits), test_data=parse_test_data(a.test_data), workers=a.workers, cache_dir=a.cache_dir, report=not a.no_report),
         OPTIONS)
 
 
