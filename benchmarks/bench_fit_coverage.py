@@ -50,7 +50,7 @@ def main():
     tasks = [(points[i:i + 1024], status[i:i + 1024], fer.rows[i:i + 1024], cfg) for i in range(0, len(fer), 1024)]
     covered = np.concatenate(map_chunks(_chunk, tasks, len, Engine("local", a.workers), "coverage", total=len(fer)))
     print(f"{len(fer)} rows, {a.geometry} geometry, {time.perf_counter() - t:.0f} s")
-    print(f"| status | rows | " + " | ".join(f"{fit}: {p}" for fit in FITS for p in PARTS) + " |")
+    print("| status | rows | " + " | ".join(f"{fit}: {p}" for fit in FITS for p in PARTS) + " |")
     print("|---|---|" + "---|" * (len(FITS) * len(PARTS)))
     for name, sel in [(s, status == k) for k, s in enumerate(STATUSES)] + [("all", np.ones(len(fer), bool))]:
         if not sel.any():

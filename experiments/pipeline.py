@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets import EMOTIONS, N_CLASSES, USAGES, DatasetError, FERData, default_cache_dir, load_dataset
+from datasets import EMOTIONS, N_CLASSES, USAGES, FERData, default_cache_dir, load_dataset
 from datasets.engine import Engine
 from datasets.prepare import prepare_photos
 from datasets.prepared import is_prepared
@@ -39,7 +39,7 @@ from .evaluation.scoring import evaluate_models, scorers
 from .evaluation.testsets import conditions_of, load_test_set, save_set_conditions
 from .model.inference import load_model, predict_proba
 from .provenance import check_resume, fingerprint, recorded, resolve_data, versions
-from .runfolder import RunError, Timer, atomic_json, check_writable, save_samples
+from .runfolder import Timer, atomic_json, check_writable, save_samples
 from .training.precision import cpu_model, resolve_precision
 from .training.train import train_model
 from .training.transfer import method_of, teacher_targets, training_order

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets import SIDE, FERData
+from datasets import FERData
 from datasets.checks import check, check_choice
 from datasets.cache import atomic_save_npz, default_cache_dir, load_npz
 from datasets.engine import Engine, map_chunks

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from datasets.checks import ConfigError, check, check_choice
+from datasets.checks import ConfigError, check, check_choice  # noqa: F401  (ConfigError: re-exported for the recipe's users)
 
 MODEL_NAMES = ("maskfer_se", "maskfer_cnn", "report_cnn", "resnet_small")  # the registry in experiments.model.architectures
 VIEWS = ("centre", "five", "ten")  # test-time views: the centre crop; + four corners; each also mirrored
