@@ -26,12 +26,16 @@ INPUT_ERRORS = (DatasetError, ConfigError, InputError, OSError)
 def exit_code(body: Callable[[], int | None], *errors: type[BaseException]) -> int:
     """Run a CLI's body and return its exit code (0 when it returns None). An exception of `INPUT_ERRORS` or
     of `errors` (bad input: its message names the file, line or option) is printed as `error: <message>` on
-    stderr and gives 2; any other exception propagates (a bug, with its traceback)."""
+    stderr and gives 2; Ctrl-C prints `interrupted` and gives 130; any other exception propagates (a bug, with
+    its traceback)."""
     try:
         code = body()
     except INPUT_ERRORS + errors as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: whatever the command started has been stopped on the way out
+        print("interrupted", file=sys.stderr)
+        return 130
     return 0 if code is None else int(code)
 
 

@@ -1,32 +1,42 @@
-"""One engine for the heavy maps (face crops, landmarks, masks): a function mapped over chunks of rows, in
-order, on this machine's processes or on Ray, with a progress bar (rows per second and time left, quiet when
-the output is no terminal).
+"""One engine for the heavy maps (face crops, landmarks, masks): a function mapped over chunks of rows on this
+machine's processes or on Ray, streaming, with a progress bar (rows per second and time left, quiet when the
+output is no terminal).
 
   local  a process pool on this machine (forkserver: safe after TensorFlow has started threads here)
-  ray    Ray tasks, on this machine or a cluster (`address`); each worker process runs `init` once (dlib's
-         models load once per worker, not per chunk), results come back through Ray's object store (no shared
-         disk), and a chunk whose worker dies is recomputed (`RETRIES`)
+  ray    Ray tasks, on this machine or a cluster (`address`, joined through `datasets.raycluster`); each worker
+         process runs `init` once (dlib's models load once per worker, not per chunk), tasks and results travel
+         through Ray's object store (no shared disk), and a chunk whose worker dies is recomputed (`RETRIES`)
+
+`stream` keeps every worker busy from the first chunk to the last: chunks are taken from an iterable as room
+frees up (at most `in_flight` at once, the memory bound: a lazy iterable reads its inputs only when a chunk is
+sent), and each result is handed back as soon as it is done, with its index, so a caller can write what is
+complete (a shard) while the rest is still computing. `map_chunks` is the ordered list of the same results.
 """
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from concurrent.futures import ProcessPoolExecutor
+import time
+from contextlib import nullcontext
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 
 from tqdm.auto import tqdm
 
 from .checks import check, check_choice
+from .fer2013 import DatasetError
+from .raycluster import session
 
 ENGINES = ("local", "ray")
 RETRIES = 3
+IN_FLIGHT_PER_CPU = 2  # chunks sent per worker CPU: one computing, one queued, so no worker waits for the driver
 
 
 @dataclass(frozen=True)
 class Engine:
     """Where a map runs: kind "local" (`workers` processes; 0 = one per core) or "ray" (`address`: a cluster,
-    None = Ray on this machine, or the Ray this process is connected to already)."""
+    None = a fresh Ray on this machine, or the Ray this process is connected to already)."""
 
     kind: str = "local"
     workers: int = 0
@@ -35,59 +45,137 @@ class Engine:
     def __post_init__(self):
         check_choice(self.kind, ENGINES, "engine")
         check(self.workers >= 0, "workers", f"must be 0 or more, got {self.workers}")
+        check(self.address is None or self.kind == "ray", "address", "needs --engine ray")
 
     @property
     def processes(self) -> int:
         return self.workers or max(1, os.cpu_count() or 1)
 
+    def session(self, preload: tuple[str, ...] = ()):
+        """A context for a command's maps: Ray (started or joined, and left as found, `raycluster.session`) for
+        the ray engine, so that several maps share one Ray; nothing for the local engine. preload: modules the
+        workers of a Ray started here import as they start."""
+        if self.kind != "ray":
+            return nullcontext(False)
+        return session(self.address, preload=preload)
 
-_READY: set = set()  # the inits this worker process has run (a Ray worker runs many chunks)
+
+class Done(NamedTuple):
+    """A finished chunk: its index in the input, its result, the seconds its worker spent on it, where it ran."""
+
+    index: int
+    result: object
+    seconds: float
+    where: str
 
 
-def _call(fn: Callable, init: Callable | None, initargs: tuple, task):
+_READY: set = set()  # the inits this worker process has run (a worker runs many chunks)
+
+
+def _call(fn: Callable, init: Callable | None, initargs: tuple, task) -> tuple[object, float, str]:
+    t = time.perf_counter()
     key = (init, initargs) if init else None
     if key is not None and key not in _READY:
         init(*initargs)
         _READY.add(key)
-    return fn(task)
+    return fn(task), time.perf_counter() - t, _where()
+
+
+def _where() -> str:
+    import sys
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        return ray.get_runtime_context().get_node_id()
+    return f"pid {os.getpid()}"
+
+
+def stream(fn: Callable, tasks: Iterable, engine: Engine | None = None, init: Callable | None = None,
+           initargs: tuple = (), in_flight: int | None = None) -> Iterator[Done]:
+    """fn(task) for each task, yielded as each finishes (`Done`, in completion order). At most `in_flight`
+    tasks are out at once (default: IN_FLIGHT_PER_CPU per worker CPU); `init(*initargs)` runs once in each
+    worker process before its first task. fn, init and the tasks must be picklable (module-level functions)."""
+    engine = engine or Engine()
+    if engine.kind == "ray":
+        yield from _ray_stream(fn, iter(tasks), engine, init, initargs, in_flight)
+        return
+    if engine.processes <= 1:
+        for i, t in enumerate(tasks):
+            yield Done(i, *_call(fn, init, initargs, t))
+        return
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    pool = ProcessPoolExecutor(engine.processes, mp_context=mp.get_context(method))
+    try:
+        submit = lambda t: pool.submit(_call, fn, init, initargs, t)  # noqa: E731
+        yield from _drain(submit, iter(tasks), in_flight or IN_FLIGHT_PER_CPU * engine.processes,
+                          lambda pending: wait(pending, return_when=FIRST_COMPLETED)[0], lambda f: f.result())
+        pool.shutdown()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # after an error or Ctrl-C: queued chunks never start
+
+
+def _drain(submit, tasks: Iterator, limit: int, wait_some, result) -> Iterator[Done]:
+    """Keep `limit` tasks out, hand back each as it finishes: the loop both engines share."""
+    pending, i = {}, 0
+    for t in tasks:
+        pending[submit(t)] = i
+        i += 1
+        if len(pending) >= limit:
+            break
+    while pending:
+        for ref in wait_some(list(pending)):
+            index = pending.pop(ref)
+            yield Done(index, *result(ref))
+            t = next(tasks, None)
+            if t is not None:
+                pending[submit(t)] = i
+                i += 1
+
+
+def _ray_stream(fn, tasks: Iterator, engine: Engine, init, initargs, in_flight) -> Iterator[Done]:
+    with session(engine.address) as _:
+        import ray
+        from ray.exceptions import RayTaskError
+        remote = ray.remote(max_retries=RETRIES)(_call)
+        limit = in_flight or IN_FLIGHT_PER_CPU * max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+        def result(ref):
+            try:
+                return ray.get(ref)
+            except RayTaskError as e:  # bad input found on a worker: the same one line as here
+                if isinstance(e.cause, DatasetError):
+                    raise e.cause from None
+                raise
+        out: dict = {}
+
+        def submit(t):
+            ref = remote.remote(fn, init, initargs, t)
+            out[ref] = None
+            return ref
+
+        def wait_some(pending):
+            done = ray.wait(pending, num_returns=1)[0]
+            for ref in done:
+                out.pop(ref, None)
+            return done
+        try:
+            yield from _drain(submit, tasks, limit, wait_some, result)
+        finally:
+            for ref in out:  # after an error or Ctrl-C: nothing left computing for nobody
+                ray.cancel(ref)
 
 
 def map_chunks(fn: Callable, tasks: Sequence, rows: Callable[[object], int], engine: Engine | None = None,
                desc: str = "", init: Callable | None = None, initargs: tuple = (), total: int | None = None) -> list:
-    """[fn(task) for task in tasks], in order, on `engine`; `rows(result)` counts a result's rows for the
-    progress bar (`total` rows in all gives it the time left); `init(*initargs)` runs once in each worker process before its first task. fn, init and the
-    tasks must be picklable (module-level functions)."""
-    engine = engine or Engine()
-    with tqdm(total=total, desc=desc, unit="row", disable=None, leave=False, smoothing=0.1) as bar:
-        if engine.kind == "ray":
-            return _ray_map(fn, tasks, rows, engine, init, initargs, bar)
-        if engine.processes <= 1 or len(tasks) <= 1:
-            out = []
-            for t in tasks:
-                out.append(_call(fn, init, initargs, t))
-                bar.update(rows(out[-1]))
-            return out
-        method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-        out = []
-        with ProcessPoolExecutor(min(engine.processes, len(tasks)), mp_context=mp.get_context(method),
-                                 initializer=init, initargs=initargs) as pool:
-            for r in pool.map(fn, tasks):
-                out.append(r)
-                bar.update(rows(r))
-        return out
+    """[fn(task) for task in tasks], in order, computed by `stream` on `engine`; `rows(result)` counts a
+    result's rows for the progress bar (`total` rows in all gives it the time left)."""
+    out = [None] * len(tasks)
+    with progress(total, desc) as bar:
+        for done in stream(fn, tasks, engine, init, initargs):
+            out[done.index] = done.result
+            bar.update(rows(done.result))
+    return out
 
 
-def _ray_map(fn, tasks, rows, engine: Engine, init, initargs, bar) -> list:
-    import ray
-    if not ray.is_initialized():
-        ray.init(address=engine.address) if engine.address else ray.init()
-    remote = ray.remote(max_retries=RETRIES)(_call)
-    refs = [remote.remote(fn, init, initargs, t) for t in tasks]
-    results, pending = {}, {ref: i for i, ref in enumerate(refs)}
-    while pending:
-        done, _ = ray.wait(list(pending), num_returns=1)
-        for ref in done:
-            i = pending.pop(ref)
-            results[i] = ray.get(ref)
-            bar.update(rows(results[i]))
-    return [results[i] for i in range(len(tasks))]
+def progress(total: int | None, desc: str) -> tqdm:
+    """The progress bar every map shows: rows per second and the time left, quiet when stderr is no terminal."""
+    return tqdm(total=total, desc=desc, unit="row", disable=None, leave=False, smoothing=0.1)

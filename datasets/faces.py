@@ -11,8 +11,9 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .engine import Engine, map_chunks
+from .engine import Engine, progress, stream
 from .fer2013 import SIDE
+from .photos import load_rgb, local_ref
 from .prepared import FACE_STATUSES
 
 CROP_MAX_SIDE = 64  # images this small are already face crops (FER2013, LFW thumbnails): resized, not searched
@@ -125,13 +126,16 @@ def _init_finder(upsample: int) -> None:
         _FINDERS[upsample] = FaceFinder(upsample)
 
 
-def _crop_chunk(task) -> tuple[np.ndarray, np.ndarray]:
-    paths, upsample = task
+def crop_chunk(task) -> tuple[np.ndarray, np.ndarray]:
+    """Face crops of a chunk of photos, in a worker. task: ([PhotoRef, ...], photo_upsample). Returns
+    ((n, 48, 48) uint8, (n,) uint8 status into FACE_STATUSES, len(FACE_STATUSES) for an unreadable photo)."""
+    refs, upsample = task
+    _init_finder(upsample)
     finder = _FINDERS[upsample]
-    images = np.zeros((len(paths), SIDE, SIDE), np.uint8)
-    status = np.empty(len(paths), np.uint8)
-    for i, p in enumerate(paths):
-        rgb = read_rgb(p)
+    images = np.zeros((len(refs), SIDE, SIDE), np.uint8)
+    status = np.empty(len(refs), np.uint8)
+    for i, ref in enumerate(refs):
+        rgb = load_rgb(ref)
         if rgb is None:
             status[i] = len(FACE_STATUSES)  # unreadable
             continue
@@ -142,14 +146,18 @@ def _crop_chunk(task) -> tuple[np.ndarray, np.ndarray]:
 
 def crop_files(paths: list, workers: int | None = None, engine: Engine | None = None,
                photo_upsample: int = 1, chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """FER-style face crops of image files (`face_crop`), on an engine (default: `workers` local processes).
+    """FER-style face crops of image files on this machine (`face_crop`), on an engine (default: `workers`
+    local processes); the files are read here and their bytes sent to the workers.
 
     Returns ((N, 48, 48) uint8, (N,) uint8 status into FACE_STATUSES, or len(FACE_STATUSES) for a file that
     neither OpenCV nor Pillow can read)."""
     names = [str(p) for p in paths]
-    tasks = [(names[i:i + chunk], photo_upsample) for i in range(0, len(names), chunk)]
-    parts = map_chunks(_crop_chunk, tasks, lambda r: len(r[0]), engine or Engine("local", workers or 0), "faces",
-                       _init_finder, (photo_upsample,), total=len(names))
+    tasks = (([local_ref(p) for p in names[i:i + chunk]], photo_upsample) for i in range(0, len(names), chunk))
+    parts = [None] * -(-len(names) // chunk)
+    with progress(len(names), "faces") as bar:
+        for done in stream(crop_chunk, tasks, engine or Engine("local", workers or 0)):
+            parts[done.index] = done.result
+            bar.update(len(done.result[1]))
     if not parts:
         return np.empty((0, SIDE, SIDE), np.uint8), np.empty(0, np.uint8)
     return np.concatenate([p for p, _ in parts]), np.concatenate([s for _, s in parts])

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .fer2013 import EMOTIONS, IMAGE_SUFFIXES, SIDE, USAGES, DatasetError, FERData
+from .photos import PhotoFolder
 
 SYNONYMS = {
     "angry": ("anger", "angry", "mad", "an"),
@@ -59,7 +60,7 @@ def usage_of(folder_name: str) -> int | None:
 class FolderListing:
     """The labelled images of an emotion-folder dataset, sorted by usage, emotion and path.
 
-    files: (N,) image paths; labels: (N,) uint8 in 0..6; usage: (N,) uint8 into USAGES, or None for a
+    files: (N,) image paths (`Path`s; for a URI, `PurePosixPath`s of its filesystem); labels: (N,) uint8 in 0..6; usage: (N,) uint8 into USAGES, or None for a
     folder without split folders; skipped: {folder path relative to the root: images in it} of folders
     that are no emotion or no split."""
 
@@ -70,36 +71,30 @@ class FolderListing:
     skipped: dict[str, int] = field(default_factory=dict)
 
 
-def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def _subdirs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir())
-
-
-def list_emotion_folders(root: str | Path) -> FolderListing:
-    """List an emotion-folder dataset. Raises DatasetError naming the folder when it is no folder, holds
-    neither emotion nor split folders, or has no image in its emotion folders."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DatasetError(f"{root}: not a folder")
-    subdirs = _subdirs(root)
+def list_emotion_folders(root: "str | Path | PhotoFolder") -> FolderListing:
+    """List an emotion-folder dataset: a local folder, or a URI or `PhotoFolder` (`datasets.photos`). Raises
+    DatasetError naming the folder when it is no folder, holds neither emotion nor split folders, or has no
+    image in its emotion folders."""
+    src = root if isinstance(root, PhotoFolder) else PhotoFolder(root)
+    root = src.root
+    if not src.is_dir():
+        raise DatasetError(f"{src}: not a folder")
+    subdirs = src.subdirs(root)
     flat = any(emotion_of(d.name) is not None for d in subdirs)
     if flat:
         groups = [(None, subdirs)]
     else:
-        groups = [(usage_of(d.name), _subdirs(d)) for d in subdirs]
+        groups = [(usage_of(d.name), src.subdirs(d)) for d in subdirs]
         if all(u is None for u, _ in groups):
-            raise DatasetError(f"{root}: no emotion folders (angry, happy, ...) and no split folders "
+            raise DatasetError(f"{src}: no emotion folders (angry, happy, ...) and no split folders "
                                f"({', '.join(SPLIT_NAMES)})")
     files, labels, usages, skipped = [], [], [], {}
     for (usage, emotion_dirs), split_dir in zip(groups, [root] if flat else subdirs):
         if not flat and usage is None:
-            skipped[split_dir.name] = len(_images(split_dir))
+            skipped[split_dir.name] = len(src.files(split_dir, IMAGE_SUFFIXES))
             continue
         for d in emotion_dirs:
-            label, imgs = emotion_of(d.name), _images(d)
+            label, imgs = emotion_of(d.name), src.files(d, IMAGE_SUFFIXES)
             if label is None:
                 skipped[str(d.relative_to(root))] = len(imgs)
                 continue
@@ -107,7 +102,7 @@ def list_emotion_folders(root: str | Path) -> FolderListing:
             labels += [label] * len(imgs)
             usages += [usage or 0] * len(imgs)
     if not files:
-        raise DatasetError(f"{root}: no images in its emotion folders")
+        raise DatasetError(f"{src}: no images in its emotion folders")
     order = np.lexsort((np.array([str(f) for f in files]), np.array(labels), np.array(usages)))
     return FolderListing(root, [files[i] for i in order], np.array(labels, np.uint8)[order],
                          None if flat else np.array(usages, np.uint8)[order], skipped)

@@ -17,7 +17,7 @@ from datasets.cli import build_or_exit, exit_code
 from .options import OPTIONS, parse_run_args
 from .reporting import write_reports
 from .runfolder import RunError
-from .studies.study import StudyConfig, run_study
+from .studies.study import RunFailed, StudyConfig, run_study
 from .training.config import MODEL_NAMES, TrainConfig
 
 
@@ -36,7 +36,7 @@ def parse_args(argv: list[str] | None) -> StudyConfig:
     p.add_argument("--parallel", type=int, default=1, help="local engine: runs at once (default 1)")
     p.add_argument("--address", help="ray engine: a running cluster's address (default: Ray on this machine)")
     p.add_argument("--cpus-per-run", type=int, default=0, help="CPUs each run takes and pins TensorFlow's "
-                   "threads to (default: all of this machine's)")
+                   "threads to (default: 1 on Ray; on the local engine this machine's cores / --parallel)")
     p.add_argument("--gpus-per-run", type=float, default=0.0, help="ray engine: GPUs each run takes (default 0)")
     a, rest = p.parse_known_args(argv)
     for opt in ("--seed", "--model", "--out", "--threads"):
@@ -56,7 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     def body():
         if study.engine == "ray" and importlib.util.find_spec("ray") is None:
             raise MissingExtra("--engine ray needs Ray: pip install -e '.[cluster]' (or pip install 'ray>=2.9')")
-        record = run_study(study, command)
+        try:
+            record = run_study(study, command)
+        except RunFailed as e:  # each failure was reported when it happened
+            print(f"error: {e}", file=sys.stderr)
+            return 1
         placed = [Path(study.out) / r["folder"] for r in record["runs"]]  # runs placed now have no report yet
         runs = [f for f in placed if not (f / "report.html").exists()] if study.base.report else []
         write_reports(*runs, Path(study.out))

@@ -5,19 +5,22 @@ import argparse
 import csv
 import sys
 import time
-from pathlib import Path
+from itertools import islice
+from pathlib import Path, PurePosixPath
 
 import cv2
 import numpy as np
 
 from datasets.atomic import atomic_path
 from datasets.cli import InputError, build_or_exit, exit_code
-from datasets.engine import ENGINES, Engine, map_chunks
+from datasets.engine import ENGINES, Engine, progress, stream
+from datasets.photos import PhotoFolder, load_rgb, local_ref
 from datasets import EMOTIONS, IMAGE_SUFFIXES, USAGES, load_dataset, write_fer_csv
 
-from .landmarks import STATUSES, LandmarkFinder
+from .landmarks import STATUSES
+from .photos import CHUNK_PHOTOS, mask_photo_chunk
 from .pipeline import MaskConfig, mask_dataset
-from .placement import GEOMETRIES, apply_mask
+from .placement import GEOMETRIES
 from .templates import COLORS, MASK_TYPES, TEXTURES
 
 # The options that set MaskConfig's fields, where the name is not the field's (`datasets.cli.option_name`).
@@ -60,7 +63,9 @@ def cmd_csv(args) -> int:
         raise InputError(f"{out.parent}: output folder does not exist")
     fer = load_dataset(args.input, cache_dir=args.cache_dir)
     t = time.perf_counter()
-    masked = mask_dataset(fer, cfg, cache_dir=args.cache_dir, use_cache=not args.no_cache, engine=args.engine_config)
+    with args.engine_config.session(preload=("masking.preload",)):  # landmarks and masks share one Ray
+        masked = mask_dataset(fer, cfg, cache_dir=args.cache_dir, use_cache=not args.no_cache,
+                              engine=args.engine_config)
     secs = time.perf_counter() - t
     write_fer_csv(out, masked.images, fer.labels, fer.usage)
     meta = out.with_name(out.name.removesuffix(".gz").removesuffix(".csv") + ".meta.csv")
@@ -86,62 +91,40 @@ def cmd_csv(args) -> int:
     return 0
 
 
-def _mask_photos(task) -> list[tuple[str, bytes | None, str]]:
-    """(relative name, the masked photo encoded as its own format or None, "masked" | "no face" | "unreadable") per file of
-    a chunk. task: ([(path, relative name, first mask index)], MaskConfig). Runs in an engine's worker."""
-    files, cfg = task
-    if cfg.landmarks not in _FINDERS:  # dlib's models load once per worker process, not once per chunk
-        _FINDERS[cfg.landmarks] = LandmarkFinder(cfg.landmarks)
-    finder = _FINDERS[cfg.landmarks]
-    out = []
-    for path, rel, k in files:
-        bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-        if bgr is None:
-            out.append((rel, None, "unreadable"))
-            continue
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        faces = finder.photo_landmarks(rgb)
-        masked = rgb
-        for j, (points, _) in enumerate(faces):
-            masked, _ = apply_mask(masked, points, cfg.spec_for(k * 1000 + j), geometry=cfg.geometry, fit=cfg.fit)
-        ok, buf = cv2.imencode(Path(rel).suffix or ".png", cv2.cvtColor(masked, cv2.COLOR_RGB2BGR))
-        out.append((rel, buf.tobytes() if faces and ok else None, f"masked {len(faces)}" if faces else "no face"))
-    return out
-
-
-_FINDERS: dict = {}  # one LandmarkFinder per worker process and landmark config
 
 
 def cmd_images(args) -> int:
-    cfg = args.mask_config
-    src, dst = Path(args.input), Path(args.out)
+    cfg, engine = args.mask_config, args.engine_config
+    src, dst = PhotoFolder(args.input), Path(args.out)
     if not src.is_dir():
         raise InputError(f"{src}: not a folder")
+    files = src.files(src.root, IMAGE_SUFFIXES)
     dst.mkdir(parents=True, exist_ok=True)
-    files = sorted(p for p in src.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    listing = [(str(p), str(p.relative_to(src)), k) for k, p in enumerate(files)]
-    tasks = [(listing[i:i + 16], cfg) for i in range(0, len(listing), 16)]
-    results = [r for part in map_chunks(_mask_photos, tasks, len, args.engine_config, "photos", total=len(listing)) for r in part]
-    no_face, unreadable, n_faces = [], [], 0
-    for rel, png, status in results:  # workers send the pictures back: no shared disk needed
-        if png is None:
-            (unreadable if status == "unreadable" else no_face).append(src / rel)
-            continue
-        n_faces += int(status.split()[1])
-        with atomic_path(dst / rel) as tmp:
-            tmp.write_bytes(png)
+    refs = src.refs(files)  # read (a local folder) only as each chunk is sent
+    tasks = ((list(islice(refs, CHUNK_PHOTOS)), cfg, i) for i in range(0, len(files), CHUNK_PHOTOS))
+    statuses, n_faces = {}, 0
+    with engine.session(preload=("masking.preload",)), progress(len(files), "photos") as bar:
+        for done in stream(mask_photo_chunk, tasks, engine):
+            for name, data, status in done.result:  # written as each chunk comes back: no shared disk needed
+                statuses[name] = status
+                if data is not None:
+                    n_faces += int(status.split()[1])
+                    with atomic_path(dst / name) as tmp:
+                        tmp.write_bytes(data)
+            bar.update(len(done.result))
+    no_face = sorted(n for n, st in statuses.items() if st == "no face")
+    unreadable = sorted(n for n, st in statuses.items() if st == "unreadable")
     print(f"masked {n_faces} faces in {len(files) - len(no_face) - len(unreadable)} of {len(files)} images -> {dst}")
     for label, items in (("no face found", no_face), ("unreadable", unreadable)):
         if items:
             print(f"{label} ({len(items)}):")
-            for p in items:
-                print(f"  {p}")
-    masked = [(rel, png) for rel, png, _ in results if png is not None][:args.preview or 0]
-    if masked:
-        pairs = [(cv2.cvtColor(cv2.imread(str(src / rel)), cv2.COLOR_BGR2RGB),
-                  cv2.cvtColor(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
-                 for rel, png in masked]
-        _preview(dst / "preview.png", pairs)
+            for name in items:
+                print(f"  {src}/{name}")
+    shown = sorted(n for n, st in statuses.items() if st.startswith("masked"))[:args.preview or 0]
+    if shown:  # the first photos by name, whichever order they were masked in
+        by_name = {str(PurePosixPath(*p.relative_to(src.root).parts)): p for p in files}
+        _preview(dst / "preview.png", [(load_rgb(next(src.refs([by_name[n]]))), load_rgb(local_ref(dst / n)))
+                                       for n in shown])
     return 0
 
 

@@ -104,19 +104,23 @@ def _key(fer: FERData, config: dict) -> str:
 
 # ------------------------------------------------------------------ worker processes
 
-_FINDER: LandmarkFinder | None = None  # one per worker process, built by the pool initializer
+_FINDERS: dict[LandmarkConfig, LandmarkFinder] = {}  # per worker process: dlib's models load once, not per chunk
 
 
-def _init_worker(config: LandmarkConfig):
-    global _FINDER
-    _FINDER = LandmarkFinder(config)
+def preload_finder(config: LandmarkConfig) -> LandmarkFinder:
+    """This worker process's LandmarkFinder for `config`, built on first use (or by `masking.preload`)."""
+    if config not in _FINDERS:
+        _FINDERS[config] = LandmarkFinder(config)
+    return _FINDERS[config]
 
 
-def _landmark_chunk(images: np.ndarray):
+def _landmark_chunk(task):
+    images, config = task
+    finder = preload_finder(config)
     points = np.empty((len(images), 68, 2), np.float32)
     status = np.empty(len(images), np.uint8)
     for i, img in enumerate(images):
-        points[i], st = _FINDER.crop_landmarks(img)
+        points[i], st = finder.crop_landmarks(img)
         status[i] = STATUSES.index(st)
     return points, status
 
@@ -169,8 +173,8 @@ def find_landmarks(fer: FERData, config: LandmarkConfig = LandmarkConfig(), work
     cached = load_npz(path) if use_cache else None
     if cached is not None and cached["points"].shape[0] == len(fer):
         return cached["points"], cached["status"]
-    parts = map_chunks(_landmark_chunk, [fer.images[s] for s in _chunks(len(fer))], _rows,
-                       _engine(workers, engine), "landmarks", _init_worker, (config,), total=len(fer))
+    parts = map_chunks(_landmark_chunk, [(fer.images[s], config) for s in _chunks(len(fer))], _rows,
+                       _engine(workers, engine), "landmarks", total=len(fer))
     points = np.concatenate([p for p, _ in parts]) if parts else np.empty((0, 68, 2), np.float32)
     status = np.concatenate([s for _, s in parts]) if parts else np.empty(0, np.uint8)
     if use_cache:

@@ -60,7 +60,7 @@ def ray_session():
     of the session, or before a test that starts a cluster of its own (`no_ray_session`)."""
     ray = pytest.importorskip("ray")
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False)  # never a cluster recorded on this machine
     return ray
 
 

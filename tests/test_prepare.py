@@ -21,6 +21,7 @@ from datasets.engine import Engine
 from datasets.prepared import SHARD_ARRAYS, read_manifest
 from datasets.synth import write_photo_folder
 from experiments.run import main as run_main
+from raynodes import children, local_raylets
 
 ray = pytest.importorskip("ray")
 
@@ -96,7 +97,7 @@ def test_prepare_counts_keeps_and_skips(photos, prepared):
 
 
 def test_rerun_on_an_unchanged_folder_does_nothing(photos, prepared, monkeypatch, capsys):
-    monkeypatch.setattr(prepare_mod, "_make_shard", lambda *a, **k: pytest.fail("a shard was made again"))
+    monkeypatch.setattr(prepare_mod, "_save_shard", lambda *a, **k: pytest.fail("a shard was made again"))
     before = (prepared / "manifest.json").read_bytes()
     assert datasets_main(["prepare", str(photos), "--out", str(prepared)]) == 0
     assert "up to date" in capsys.readouterr().out and (prepared / "manifest.json").read_bytes() == before
@@ -104,19 +105,19 @@ def test_rerun_on_an_unchanged_folder_does_nothing(photos, prepared, monkeypatch
 
 def test_resume_after_an_interrupted_prepare(photos, prepared, tmp_path, monkeypatch):
     out = tmp_path / "resumed"
-    real, made = prepare_mod._make_shard, []
+    real, made = prepare_mod._save_shard, []
 
     def dies_on_the_third(path, *a, **k):
         if len(made) == 2:
             raise KeyboardInterrupt("killed")
         made.append(path.name)
         return real(path, *a, **k)
-    monkeypatch.setattr(prepare_mod, "_make_shard", dies_on_the_third)
+    monkeypatch.setattr(prepare_mod, "_save_shard", dies_on_the_third)
     with pytest.raises(KeyboardInterrupt):
         prepare_mod.prepare_photos(photos, out, shard_rows=64, engine=Engine("local", 1))
     assert not (out / "manifest.json").exists() and len(list(out.glob("shard-*.npz"))) == 2
     made.clear()
-    monkeypatch.setattr(prepare_mod, "_make_shard", lambda path, *a, **k: (made.append(path.name), real(path, *a, **k)))
+    monkeypatch.setattr(prepare_mod, "_save_shard", lambda path, *a, **k: (made.append(path.name), real(path, *a, **k)))
     prepare_mod.prepare_photos(photos, out, shard_rows=64, engine=Engine("local", 1))
     assert made[0] == "shard-00002.npz" and "shard-00000.npz" not in made, "it resumes at the first missing shard"
     a, b = _arrays(out), _arrays(prepared)
@@ -151,17 +152,15 @@ def test_two_node_cluster_prepare(photos, prepared, tmp_path, no_ray_session):
 def test_a_worker_killed_mid_prepare(photos, prepared, tmp_path, ray_session):
     killed = []
 
+    raylets = local_raylets()  # this test's Ray: only its raylet's workers are candidates
+
     def killer():
         deadline = time.time() + 120
         while not killed and time.time() < deadline:
-            for d in Path("/proc").iterdir():
-                try:
-                    if d.name.isdigit() and (d / "cmdline").read_bytes().startswith(b"ray::_call"):
-                        os.kill(int(d.name), signal.SIGKILL)
-                        killed.append(d.name)
-                        break
-                except OSError:
-                    pass
+            for pid in children(raylets, b"ray::_call"):
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                break
             time.sleep(0.05)
     thread = threading.Thread(target=killer)
     thread.start()

@@ -13,6 +13,7 @@ import pytest
 
 from experiments.studies import summary
 from experiments.study import main as study_main, parse_args
+from raynodes import children, local_raylets
 
 ray = pytest.importorskip("ray")  # the [cluster] extra, installed by [test]
 
@@ -126,28 +127,18 @@ def test_two_node_cluster_runs_land_on_both_nodes(synth_csv, tmp_path, no_ray_se
         cluster.shutdown()
 
 
-def _ray_run_pids() -> list[int]:
-    pids = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                if (d / "cmdline").read_bytes().startswith(b"ray::_ray_execute"):
-                    pids.append(int(d.name))
-            except OSError:
-                pass
-    return pids
-
-
 @pytest.mark.slow
 def test_a_worker_killed_mid_run_is_retried(local_study, synth_csv, tmp_path, ray_session, capsys):
     """A Ray worker killed mid-run: the run is retried, and its figures are those of the same seed unkilled."""
     out = tmp_path / "killed"
     killed = []
 
+    raylets = local_raylets()  # this test's Ray: only its raylet's workers are candidates
+
     def killer():
         deadline = time.time() + 120
         while not killed and time.time() < deadline:
-            for pid in _ray_run_pids():
+            for pid in children(raylets, b"ray::_ray_execute"):
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
                 break
@@ -281,3 +272,22 @@ def test_a_local_run_stopped_midway_resumes_from_its_work_folder(synth_csv, tmp_
     assert study_main(_args(synth_csv, stale, "--seeds", "0", "--cpus-per-run", "1")) == 0
     config = json.loads((stale / "maskfer_se" / "seed0" / "config.json").read_text())
     assert config["config"]["train"]["epochs"] == 1 and not stale_work.exists()
+
+
+@pytest.mark.slow
+def test_a_failed_run_is_reported_when_it_fails(synth_csv, tmp_path, monkeypatch, capsys):
+    """Seed 0 cannot start (its work folder's name is taken by a file): its failure is on stderr before seed 1
+    is placed, seed 1 still finishes, and the study exits 1 naming the failed run."""
+    import experiments.studies.study as study_mod
+    out = tmp_path / "failing"
+    (out / "maskfer_se").mkdir(parents=True)
+    (out / "maskfer_se" / ".seed0.partial").write_text("not a folder")
+    real_place, seen = study_mod._place, []
+
+    def place(result, folder):
+        seen.append((folder.name, "maskfer_se seed 0 FAILED" in capsys.readouterr().err))
+        return real_place(result, folder)
+    monkeypatch.setattr(study_mod, "_place", place)
+    assert study_main(_args(synth_csv, out, "--seeds", "0", "1")) == 1
+    assert seen == [("seed1", True)], "the failure was reported before the other run was placed"
+    assert (out / "maskfer_se" / "seed1" / "metrics.json").is_file() and not (out / "study.json").exists()

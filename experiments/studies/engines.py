@@ -1,13 +1,15 @@
 """Where a study's runs execute. The unit of scale-out is the run: each run trains in a fresh process of its
-own (so one run's TensorFlow and Keras state never meets another's) and comes back as the bytes of its
-finished run folder; the driver writes that folder in place atomically.
+own (so one run's TensorFlow and Keras state never meets another's) and comes back finished, or as a `Failed`
+the moment it fails; the driver puts its folder in place with one atomic rename.
 
   local  this machine: `concurrent.futures` processes, one run after another or `parallel` at once. A run
-         trains in a work folder beside its final one (`work_folder`), kept until the run is placed, so a
-         study stopped mid-run resumes it where it stopped; a worker ends itself when the driver is gone.
+         trains in a work folder beside its final one (`work_folder`), which is renamed into place when the run
+         is done (nothing copied), so a study stopped mid-run resumes it where it stopped; a worker ends itself
+         when the driver is gone.
   ray    Ray tasks with their declared CPUs and GPUs, on this machine or on a cluster (`address`), each in a
-         temporary folder of its node. The prepared data goes through Ray's object store once, so workers
-         need no shared disk and no data file; a task whose worker dies is retried (`max_retries`).
+         temporary folder of its node, sent back as tar bytes. The prepared data goes through Ray's object
+         store once, so workers need no shared disk and no data file; a task whose worker dies is retried
+         (`max_retries`).
 """
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
+
+from datasets.raycluster import session
 
 from ..config import RunConfig
 from ..provenance import check_resume, fingerprint
@@ -46,11 +50,22 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class Finished:
-    """What a run sends back: its folder as tar bytes, its wall seconds and where it ran."""
+    """What a run sends back: its folder (`folder`, on the driver's disk: the local engine's work folder, moved
+    into place) or its folder as tar bytes (`archive`, from a node that shares no disk), its wall seconds and
+    where it ran."""
 
-    archive: bytes
+    archive: bytes | None
     seconds: float
     node: str
+    folder: Path | None = None
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A run that raised: the error as its worker reported it (the study goes on with its other runs)."""
+
+    error: BaseException
+    node: str = ""
 
 
 def _pack(folder: Path) -> bytes:
@@ -81,14 +96,17 @@ def _clear_if_stale(cfg: RunConfig, work: Path, dataset_sha256: str) -> None:
 
 
 def execute(spec: RunSpec, prepared: Prepared, node: str = "", work: Path | None = None) -> Finished:
-    """Run one spec and return the finished folder (runs in a worker). work: a folder to train in and resume
-    from (an interrupted run's finished variants are reused, its interrupted one resumes at its last epoch);
-    None: a temporary folder of this process."""
+    """Run one spec (in a worker). work: a folder on the driver's disk to train in and resume from (an
+    interrupted run's finished variants are reused, its interrupted one resumes at its last epoch), returned as
+    it is; None: a temporary folder of this process, returned as tar bytes."""
     t = time.perf_counter()
+    if work is not None:
+        cfg = replace(spec.cfg, out=str(work))
+        _clear_if_stale(cfg, work, prepared.fer.source_hash)
+        run(cfg, spec.command, prepared)
+        return Finished(None, time.perf_counter() - t, node or socket.gethostname(), work)
     with tempfile.TemporaryDirectory(prefix="maskfer-run-") as tmp:
-        cfg = replace(spec.cfg, out=str(work or Path(tmp) / "run"))
-        if work is not None:
-            _clear_if_stale(cfg, work, prepared.fer.source_hash)
+        cfg = replace(spec.cfg, out=str(Path(tmp) / "run"))
         run(cfg, spec.command, prepared)
         archive = _pack(Path(cfg.out))
     return Finished(archive, time.perf_counter() - t, node or socket.gethostname())
@@ -99,14 +117,19 @@ def _local_execute(spec: RunSpec, prepared: Prepared, driver: int) -> Finished:
     return execute(spec, prepared, work=work_folder(spec.folder))
 
 
-def local(specs: list[RunSpec], prepared: Prepared, parallel: int = 1) -> Iterator[tuple[RunSpec, Finished]]:
+def local(specs: list[RunSpec], prepared: Prepared, parallel: int = 1) -> Iterator[tuple[RunSpec, Finished | Failed]]:
     """Each run in a fresh spawned process, `parallel` at once, in its `work_folder`; yields each as it
-    finishes."""
+    finishes or fails."""
     ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(parallel, mp_context=ctx, max_tasks_per_child=1) as pool:
+    pool = ProcessPoolExecutor(parallel, mp_context=ctx, max_tasks_per_child=1)
+    try:
         futures = {pool.submit(_local_execute, spec, prepared, os.getpid()): spec for spec in specs}
         for f in as_completed(futures):
-            yield futures[f], f.result()
+            error = f.exception()
+            yield futures[f], Failed(error, socket.gethostname()) if error else f.result()
+        pool.shutdown()
+    finally:  # after Ctrl-C or an error here: queued runs never start, running ones end with the driver
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _ray_execute(spec: RunSpec, prepared: Prepared) -> Finished:
@@ -114,21 +137,29 @@ def _ray_execute(spec: RunSpec, prepared: Prepared) -> Finished:
     return execute(spec, prepared, ray.get_runtime_context().get_node_id())
 
 
-def ray_engine(specs: list[RunSpec], prepared: Prepared, address: str | None = None, cpus: int = 2,
-               gpus: float = 0) -> Iterator[tuple[RunSpec, Finished]]:
+def ray_engine(specs: list[RunSpec], prepared: Prepared, address: str | None = None, cpus: int = 1,
+               gpus: float = 0) -> Iterator[tuple[RunSpec, Finished | Failed]]:
     """Each run as a Ray task with `cpus` CPUs and `gpus` GPUs in a fresh worker process (max_calls=1),
-    retried when its worker dies; yields each as it finishes. Connects to `address`, or starts Ray on this
-    machine, unless this process is connected already."""
-    import ray
-    if not ray.is_initialized():
-        ray.init(address=address) if address else ray.init()
-    task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=RETRIES, max_calls=1)(_ray_execute)
-    data = ray.put(prepared)
-    pending = {task.remote(spec, data): spec for spec in specs}
-    while pending:
-        done, _ = ray.wait(list(pending), num_returns=1)
-        for ref in done:
-            yield pending.pop(ref), ray.get(ref)
+    retried when its worker dies; yields each as it finishes or fails. Joins `address`, or starts a fresh Ray on
+    this machine (stopped at the end), unless this process is connected already (`datasets.raycluster`)."""
+    with session(address):
+        import ray
+        from ray.exceptions import RayError
+        task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=RETRIES, max_calls=1)(_ray_execute)
+        data = ray.put(prepared)
+        pending = {task.remote(spec, data): spec for spec in specs}
+        try:
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    spec = pending.pop(ref)
+                    try:
+                        yield spec, ray.get(ref)
+                    except RayError as e:
+                        yield spec, Failed(getattr(e, "cause", None) or e)
+        finally:
+            for ref in pending:  # after Ctrl-C or an error here: nothing keeps training for nobody
+                ray.cancel(ref, force=True)
 
 
 ENGINES: dict[str, Callable] = {"local": local, "ray": ray_engine}

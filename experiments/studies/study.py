@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,7 +24,12 @@ from ..pipeline import prepare
 from ..runfolder import RunError, atomic_json, read_json
 from ..training.config import MODEL_NAMES, TrainConfig, check, check_choice
 from . import summary
-from .engines import ENGINES, Finished, RunSpec, unpack, work_folder
+from .engines import ENGINES, Failed, Finished, RunSpec, unpack
+from .placing import replace_folder
+
+
+class RunFailed(RuntimeError):
+    """Runs of a study that raised (each reported when it failed); the command exits 1."""
 
 
 @dataclass(frozen=True)
@@ -31,7 +37,8 @@ class StudyConfig:
     """seeds: training seeds (each a run); models: architectures (each with every seed); base: the RunConfig
     every run shares (its seed and model are replaced per run); engine "local" or "ray"; parallel: local
     runs at once; address: a Ray cluster (None: this machine); cpus_per_run, gpus_per_run: each run's share
-    (its TensorFlow thread pools are pinned to cpus_per_run, whatever the engine)."""
+    (its TensorFlow thread pools are pinned to cpus_per_run, whatever the engine; 0: 1 on Ray, so that any node
+    takes a run, and this machine's cores divided by `parallel` on the local engine)."""
 
     out: str
     base: RunConfig
@@ -55,8 +62,9 @@ class StudyConfig:
         check(self.cpus_per_run >= 0, "cpus_per_run", f"must be 0 or more, got {self.cpus_per_run}")
         check(self.gpus_per_run >= 0, "gpus_per_run", f"must be 0 or more, got {self.gpus_per_run}")
         check(self.address is None or self.engine == "ray", "address", "needs --engine ray")
-        if not self.cpus_per_run:
-            object.__setattr__(self, "cpus_per_run", os.cpu_count() or 1)
+        if not self.cpus_per_run:  # ray: what the smallest node takes; local: this machine shared by the runs
+            cpus = 1 if self.engine == "ray" else max(1, (os.cpu_count() or 1) // self.parallel)
+            object.__setattr__(self, "cpus_per_run", cpus)
 
     def folder(self, model: str, seed: int) -> Path:
         return Path(self.out) / model / f"seed{seed}"
@@ -79,22 +87,24 @@ def finished(cfg: RunConfig, dataset_sha256: str) -> bool:
 
 
 def _place(result: Finished, folder: Path) -> None:
-    """Write a run folder that came back from a worker into `folder` atomically: it is unpacked under a
-    hidden name and renamed into place (an older folder there, unfinished or stale, is replaced whole)."""
-    incoming, old = folder.with_name(f".{folder.name}.incoming"), folder.with_name(f".{folder.name}.old")
-    for leftover in (incoming, old):
-        shutil.rmtree(leftover, ignore_errors=True)
+    """Put a finished run folder at `folder` with one atomic rename: the local engine's work folder as it is,
+    or a worker's archive unpacked under a hidden name first. An older folder there (unfinished, or run with
+    other settings) is swapped out in the same rename (`replace_folder`) and then deleted, so `folder` is never
+    missing and never half-written."""
     folder.parent.mkdir(parents=True, exist_ok=True)
-    unpack(result.archive, incoming)
-    if folder.exists():
-        folder.rename(old)
-    incoming.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
+    if result.folder is not None:
+        incoming = Path(result.folder)
+    else:
+        incoming = folder.with_name(f".{folder.name}.incoming")
+        shutil.rmtree(incoming, ignore_errors=True)
+        unpack(result.archive, incoming)
+    replace_folder(incoming, folder)
 
 
 def run_study(study: StudyConfig, command: str = "") -> dict:
-    """Run every model x seed not finished yet, on the study's engine; write study.json and the report.
-    Returns study.json's content."""
+    """Run every model x seed not finished yet, on the study's engine; write study.json. A run that fails is
+    reported at once and the others go on; if any failed, RunFailed names them all at the end (study.json is
+    written only for a complete study; rerunning resumes). Returns study.json's content."""
     out = Path(study.out)
     out.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
@@ -116,13 +126,21 @@ def run_study(study: StudyConfig, command: str = "") -> dict:
     engine = ENGINES[study.engine]
     kwargs = ({"parallel": study.parallel} if study.engine == "local" else
               {"address": study.address, "cpus": study.cpus_per_run, "gpus": study.gpus_per_run})
+    failed = []
     for spec, result in engine(todo, prepared, **kwargs):
+        if isinstance(result, Failed):
+            failed.append(f"{spec.model} seed {spec.seed}")
+            print(f"study: {spec.model} seed {spec.seed} FAILED{' on ' + result.node if result.node else ''}: "
+                  f"{type(result.error).__name__}: {result.error}", file=sys.stderr, flush=True)
+            continue
         _place(result, spec.folder)
-        shutil.rmtree(work_folder(spec.folder), ignore_errors=True)  # the local engine's, now placed
         walls[(spec.model, spec.seed)] = {"model": spec.model, "seed": spec.seed, "seconds": result.seconds,
                                           "node": result.node}
         print(f"study: {spec.model} seed {spec.seed} done in {result.seconds / 60:.1f} min on {result.node}",
               flush=True)
+    if failed:
+        raise RunFailed(f"{len(failed)} of {len(todo)} run(s) failed ({', '.join(failed)}); the others are in "
+                        f"place, and rerunning the study resumes it")
     return write_summary(study, walls, command, time.perf_counter() - t)
 
 

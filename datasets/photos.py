@@ -1,0 +1,168 @@
+"""Where photos live and how they reach a worker: a folder on the driver's disk, or a URI every node can read.
+
+  a local folder   the driver lists it and reads each photo's bytes; workers get the bytes (through Ray's object
+                   store on a cluster), never the driver's path, so no node needs the driver's disk
+  a URI            `file://`, `s3://`, `gs://`, `hdfs://`, ... through pyarrow's filesystems (`pip install
+                   pyarrow`, part of the `[cluster]` extra): the driver lists it, each worker opens its photos
+                   itself, so they do not pass through the driver
+
+A photo travels as a `PhotoRef` (its name, and its bytes or its URI). On the worker, `load_rgb` turns it into
+pixels: bytes no decoder takes are an *unreadable* photo (counted and listed by the caller), while a URI the
+driver listed and the worker cannot open raises `PhotoUnreachable` naming the file and the node.
+"""
+from __future__ import annotations
+
+import io
+import socket
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path, PurePosixPath
+from typing import Iterable, Iterator
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .fer2013 import DatasetError
+
+
+class PhotoUnreachable(DatasetError):
+    """A photo the driver listed that a worker cannot open (its node does not see the location)."""
+
+
+def is_uri(location: str | Path) -> bool:
+    return "://" in str(location)
+
+
+@lru_cache(maxsize=8)
+def _filesystem(uri: str):
+    try:
+        from pyarrow import fs
+    except ImportError:
+        raise DatasetError(f"{uri}: reading URIs needs pyarrow: pip install -e '.[cluster]' "
+                           "(or pip install pyarrow)") from None
+    try:
+        return fs.FileSystem.from_uri(uri)
+    except (OSError, ValueError) as e:
+        raise DatasetError(f"{uri}: pyarrow cannot open this location ({e})") from None
+
+
+class PhotoFolder:
+    """A folder of photos on this machine (`Path`) or behind a URI (pyarrow). Paths inside it are `Path`s for
+    a local folder and `PurePosixPath`s of the filesystem's own paths for a URI; `root` is one of them."""
+
+    def __init__(self, location: str | Path):
+        self.location = str(location)
+        if is_uri(location):
+            self.fs, path = _filesystem(self.location)
+            self.root = PurePosixPath(path)
+            self.scheme = self.location.split("://", 1)[0]
+        else:
+            self.fs, self.root, self.scheme = None, Path(location), ""
+
+    def __str__(self) -> str:
+        return self.location
+
+    def _infos(self, folder, recursive: bool):
+        from pyarrow import fs
+        return self.fs.get_file_info(fs.FileSelector(str(folder), recursive=recursive, allow_not_found=True))
+
+    def is_dir(self, folder=None) -> bool:
+        folder = self.root if folder is None else folder
+        if self.fs is None:
+            return Path(folder).is_dir()
+        from pyarrow import fs
+        return self.fs.get_file_info(str(folder)).type == fs.FileType.Directory
+
+    def subdirs(self, folder) -> list:
+        """The folders directly inside `folder`, sorted."""
+        if self.fs is None:
+            return sorted(p for p in Path(folder).iterdir() if p.is_dir())
+        from pyarrow import fs
+        return sorted(PurePosixPath(i.path) for i in self._infos(folder, False) if i.type == fs.FileType.Directory)
+
+    def files(self, folder, suffixes: Iterable[str]) -> list:
+        """The files at any depth inside `folder` whose suffix (any case) is in `suffixes`, sorted."""
+        suffixes = frozenset(suffixes)
+        if self.fs is None:
+            return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+        from pyarrow import fs
+        return sorted(PurePosixPath(i.path) for i in self._infos(folder, True)
+                      if i.type == fs.FileType.File and PurePosixPath(i.path).suffix.lower() in suffixes)
+
+    def stamp(self, path) -> tuple[int, int]:
+        """(size in bytes, modification time in ns) of a file, for listing hashes."""
+        if self.fs is None:
+            st = Path(path).stat()
+            return st.st_size, st.st_mtime_ns
+        info = self.fs.get_file_info(str(path))
+        return info.size or 0, info.mtime_ns or 0
+
+    def uri(self, path) -> str:
+        """A file's URI, which any node's pyarrow opens."""
+        return f"{self.scheme}://{path}" if self.scheme != "file" else f"file://{path}"
+
+    def refs(self, paths: list) -> Iterator["PhotoRef"]:
+        """What the workers get for each file, in order: its bytes read here (a local folder; a file this
+        process cannot read gets no bytes and is unreadable), or its URI."""
+        for p in paths:
+            name = str(PurePosixPath(*p.relative_to(self.root).parts))
+            yield PhotoRef(name, None, self.uri(p)) if self.fs is not None else local_ref(p, name)
+
+
+def local_ref(path: str | Path, name: str | None = None) -> "PhotoRef":
+    """A photo on this machine's disk as a worker gets it: its bytes (none when this process cannot read it)."""
+    try:
+        return PhotoRef(name or str(path), Path(path).read_bytes(), None)
+    except OSError:
+        return PhotoRef(name or str(path), None, None)
+
+
+@dataclass(frozen=True)
+class PhotoRef:
+    """One photo on its way to a worker: `name` (its path inside the folder), and `data` (its bytes) or `uri`
+    (where the worker opens it); neither: the driver could not read it (unreadable)."""
+
+    name: str
+    data: bytes | None
+    uri: str | None = None
+
+    def read(self) -> bytes | None:
+        """The photo's bytes, on the worker. PhotoUnreachable when a URI cannot be opened here."""
+        if self.uri is None:
+            return self.data
+        fs, path = _filesystem(self.uri)
+        try:
+            with fs.open_input_file(path) as f:
+                return f.readall()
+        except (OSError, FileNotFoundError) as e:
+            raise PhotoUnreachable(f"{self.uri}: listed by the driver but node {node_name()} cannot read it "
+                                   f"({e}); every node must reach the URI") from None
+
+
+def node_name() -> str:
+    """This process's Ray node id when it is a Ray worker, else the host name."""
+    ray = sys.modules.get("ray")  # never imported here only to ask
+    if ray is not None and ray.is_initialized():
+        return f"{ray.get_runtime_context().get_node_id()[:12]} on {socket.gethostname()}"
+    return socket.gethostname()
+
+
+def decode_rgb(data: bytes | None) -> np.ndarray | None:
+    """(H, W, 3) uint8 RGB from an encoded image that OpenCV or Pillow decodes, else None."""
+    if not data:
+        return None
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is not None:
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return np.asarray(im.convert("RGB"))
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+def load_rgb(ref: PhotoRef) -> np.ndarray | None:
+    """The photo's (H, W, 3) uint8 RGB pixels on a worker, or None when it is unreadable."""
+    return decode_rgb(ref.read())

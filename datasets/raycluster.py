@@ -1,0 +1,145 @@
+"""Joining or starting Ray, and leaving it as it was found: the one place every maskfer command connects to Ray.
+
+  no address      a fresh Ray on this machine (`ray.init(address="local")`): never the cluster that an earlier
+                  `ray start` recorded (a stale record would make `ray.init()` retry a dead address for minutes)
+  an address      that cluster (`HOST:PORT`, or `auto` for the one `ray start` recorded on this machine), after
+                  checking within `CONNECT_TIMEOUT` seconds that something answers there
+  connected       a process connected to Ray already (a notebook, a test) keeps its connection
+
+`session` shuts down only what it started: a local Ray it started is stopped (also after an error or Ctrl-C), a
+cluster it joined is left running and only this driver disconnects. Problems a user can fix (nothing at the
+address, a cluster that wants a token the driver lacks) raise `ClusterError` with one line saying what to do.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+from .fer2013 import DatasetError
+
+METRICS_ENV = "RAY_enable_metrics_collection"
+PRELOAD_ENV = "RAY_preload_python_modules"
+CONNECT_TIMEOUT = 20.0  # seconds to wait for an address to answer
+TOKEN_HELP = ("set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN to the head's token (`ray get-auth-token` on the head "
+              "prints it), or copy it to ~/.ray/auth_token")
+
+
+class ClusterError(DatasetError):
+    """Ray could not be reached or joined; the message names the address and what to do."""
+
+
+def _recorded_address() -> str | None:
+    """The address `ray start` recorded on this machine (RAY_ADDRESS first), or None."""
+    if os.environ.get("RAY_ADDRESS"):
+        return os.environ["RAY_ADDRESS"]
+    from ray._private.utils import get_ray_temp_dir  # where `ray start` writes ray_current_cluster
+    try:
+        with open(os.path.join(get_ray_temp_dir(), "ray_current_cluster")) as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+def wait_for(address: str, timeout: float) -> str:
+    """The GCS address `HOST:PORT` behind `address` (`auto`: the recorded one) once a TCP connection to it
+    succeeds; ClusterError naming the address when nothing answers within `timeout` seconds."""
+    target = _recorded_address() if address == "auto" else address
+    if not target:
+        raise ClusterError("--address auto: no Ray cluster was started on this machine (`ray start --head`); "
+                           "give HEAD:PORT, or leave --address out to run Ray on this machine")
+    if target.startswith(("ray://", "http://", "https://")):
+        raise ClusterError(f"--address {address}: give the head's HOST:PORT (`ray start --head` prints it), "
+                           "not a Ray Client or dashboard URL")
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise ClusterError(f"--address {address}: expected HOST:PORT, as `ray start --head` prints it")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, int(port)), timeout=min(2.0, timeout)):
+                return target
+        except OSError as e:
+            if time.monotonic() >= deadline:
+                raise ClusterError(f"--address {address}: no Ray cluster answers at {target} after "
+                                   f"{timeout:.0f} s ({e.strerror or e}); start one with `ray start --head`, or "
+                                   "leave --address out to run Ray on this machine") from None
+            time.sleep(0.5)
+
+
+def _has_token() -> bool:
+    """Whether this driver would present a token: RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token."""
+    return bool(os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")
+                or os.path.isfile(os.path.expanduser("~/.ray/auth_token")))
+
+
+def _join(address: str, timeout: float) -> None:
+    import ray
+    from ray.exceptions import AuthenticationError
+    target = wait_for(address, timeout)
+    quiet = {"RAY_BACKEND_LOG_LEVEL": os.environ.get("RAY_BACKEND_LOG_LEVEL")}
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")  # Ray's retry warnings: the one line below says it
+    try:
+        ray.init(address=target, logging_level=logging.WARNING)
+    except AuthenticationError:
+        raise ClusterError(f"--address {address}: the cluster at {target} wants a token this driver does not "
+                           f"have: {TOKEN_HELP}") from None
+    except ConnectionError as e:
+        hint = (f"; a cluster with token authentication (Ray's default once a head has a token) turns away a "
+                f"driver without one: {TOKEN_HELP}" if not _has_token() else "")
+        raise ClusterError(f"--address {address}: could not join the Ray cluster at {target} ({e}){hint}") from None
+    finally:
+        if quiet["RAY_BACKEND_LOG_LEVEL"] is None:
+            os.environ.pop("RAY_BACKEND_LOG_LEVEL", None)
+
+
+@contextmanager
+def session(address: str | None = None, timeout: float | None = None, preload: tuple[str, ...] = ()) -> Iterator[bool]:
+    """Ray for the length of the block (see the module docstring). Yields whether this block started it.
+    preload: modules each worker of a Ray started here imports as it starts (what its tasks will need first)."""
+    import ray
+    if ray.is_initialized():
+        yield False
+        return
+    try:
+        if address:
+            _join(address, CONNECT_TIMEOUT if timeout is None else timeout)
+        else:
+            _start_local(preload)
+        yield True
+    finally:  # also when ray.init itself was interrupted (Ctrl-C during start-up): what it started so far stops
+        if not address:
+            _stop_monitor()
+        ray.shutdown()  # a local Ray stops; a joined cluster keeps running, this driver leaves it
+
+
+def _start_local(preload: tuple[str, ...] = ()) -> None:
+    """A fresh Ray on this machine, without the dashboard and without metrics collection (maskfer reads
+    neither; the raylet waits for a metrics agent at start-up otherwise), whose workers import `preload` as
+    they start, while Ray is still starting (BENCHMARKS.md section 15)."""
+    import ray
+    settings = {METRICS_ENV: "0", PRELOAD_ENV: ",".join(preload)}
+    before = {k: os.environ.get(k) for k in settings}
+    os.environ.update({k: v for k, v in settings.items() if v})  # read by the processes Ray starts now
+    try:
+        ray.init(address="local", include_dashboard=False)
+    finally:  # this process's own environment is put back
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _stop_monitor() -> None:
+    """Stop the autoscaler monitor of the local Ray this process started, at once: `ray.shutdown` gives it a
+    second to end on SIGTERM, which it does not take, and the monitor of a Ray about to stop has nothing to
+    save (a second of every command's wall time on a small machine; BENCHMARKS.md section 15)."""
+    node = getattr(__import__("ray")._private.worker, "_global_node", None)
+    try:
+        node.kill_monitor(check_alive=False)
+    except (AttributeError, OSError):  # another Ray version, or the monitor is gone already
+        pass

@@ -1,0 +1,35 @@
+"""Masking ordinary photos, chunk by chunk in an engine's workers (`python -m masking images`): every face dlib
+finds gets a mask; the masked photo comes back encoded in its own format."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+
+from datasets.photos import load_rgb
+
+from .pipeline import preload_finder
+from .placement import apply_mask
+
+CHUNK_PHOTOS = 16  # photos per task
+
+
+def mask_photo_chunk(task) -> list[tuple[str, bytes | None, str]]:
+    """(name, the masked photo encoded in its own format or None, "masked N" | "no face" | "unreadable") per
+    photo of a chunk. task: ([PhotoRef], MaskConfig, index of the chunk's first photo: the masks' seeds). Runs in
+    an engine's worker, which gets the photos' bytes (or URIs), never the driver's paths."""
+    refs, cfg, first = task
+    finder = preload_finder(cfg.landmarks)
+    out = []
+    for k, ref in enumerate(refs, first):
+        rgb = load_rgb(ref)
+        if rgb is None:
+            out.append((ref.name, None, "unreadable"))
+            continue
+        faces = finder.photo_landmarks(rgb)
+        masked = rgb
+        for j, (points, _) in enumerate(faces):
+            masked, _ = apply_mask(masked, points, cfg.spec_for(k * 1000 + j), geometry=cfg.geometry, fit=cfg.fit)
+        ok, buf = cv2.imencode(Path(ref.name).suffix or ".png", cv2.cvtColor(masked, cv2.COLOR_RGB2BGR))
+        out.append((ref.name, buf.tobytes() if faces and ok else None, f"masked {len(faces)}" if faces else "no face"))
+    return out
