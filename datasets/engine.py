@@ -3,9 +3,12 @@ machine's processes or on Ray, streaming, with a progress bar (rows per second a
 output is no terminal).
 
   local  a process pool on this machine (forkserver: safe after TensorFlow has started threads here)
-  ray    Ray tasks, on this machine or a cluster (`address`, joined through `datasets.raycluster`); each worker
-         process runs `init` once (dlib's models load once per worker, not per chunk), tasks and results travel
-         through Ray's object store (no shared disk), and a chunk whose worker dies is recomputed (`RETRIES`)
+  ray    Ray tasks, on this machine or a cluster (`address`, joined through `datasets.raycluster`); tasks and
+         results travel through Ray's object store (no shared disk), and a chunk whose worker dies is recomputed
+         (`RETRIES`)
+
+Either way a worker process runs many chunks and loads dlib's models once (each map function keeps them in a
+per-process cache).
 
 `stream` keeps every worker busy from the first chunk to the last: chunks are taken from an iterable as room
 frees up (at most `in_flight` at once, the memory bound: a lazy iterable reads its inputs only when a chunk is
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import sys
 import time
 from contextlib import nullcontext
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -51,13 +55,12 @@ class Engine:
     def processes(self) -> int:
         return self.workers or max(1, os.cpu_count() or 1)
 
-    def session(self, preload: tuple[str, ...] = ()):
+    def session(self):
         """A context for a command's maps: Ray (started or joined, and left as found, `raycluster.session`) for
-        the ray engine, so that several maps share one Ray; nothing for the local engine. preload: modules the
-        workers of a Ray started here import as they start."""
+        the ray engine, so that several maps share one Ray; nothing for the local engine."""
         if self.kind != "ray":
             return nullcontext(False)
-        return session(self.address, preload=preload)
+        return session(self.address)
 
 
 class Done(NamedTuple):
@@ -69,43 +72,34 @@ class Done(NamedTuple):
     where: str
 
 
-_READY: set = set()  # the inits this worker process has run (a worker runs many chunks)
-
-
-def _call(fn: Callable, init: Callable | None, initargs: tuple, task) -> tuple[object, float, str]:
+def _call(fn: Callable, task) -> tuple[object, float, str]:
     t = time.perf_counter()
-    key = (init, initargs) if init else None
-    if key is not None and key not in _READY:
-        init(*initargs)
-        _READY.add(key)
     return fn(task), time.perf_counter() - t, _where()
 
 
 def _where() -> str:
-    import sys
-    ray = sys.modules.get("ray")
+    ray = sys.modules.get("ray")  # a Ray worker has it; a local worker is not made to import it
     if ray is not None and ray.is_initialized():
         return ray.get_runtime_context().get_node_id()
     return f"pid {os.getpid()}"
 
 
-def stream(fn: Callable, tasks: Iterable, engine: Engine | None = None, init: Callable | None = None,
-           initargs: tuple = (), in_flight: int | None = None) -> Iterator[Done]:
+def stream(fn: Callable, tasks: Iterable, engine: Engine | None = None, in_flight: int | None = None) -> Iterator[Done]:
     """fn(task) for each task, yielded as each finishes (`Done`, in completion order). At most `in_flight`
-    tasks are out at once (default: IN_FLIGHT_PER_CPU per worker CPU); `init(*initargs)` runs once in each
-    worker process before its first task. fn, init and the tasks must be picklable (module-level functions)."""
+    tasks are out at once (default: IN_FLIGHT_PER_CPU per worker CPU). fn and the tasks must be picklable (fn a
+    module-level function); what a worker loads once (dlib's models) fn keeps in a per-process cache."""
     engine = engine or Engine()
     if engine.kind == "ray":
-        yield from _ray_stream(fn, iter(tasks), engine, init, initargs, in_flight)
+        yield from _ray_stream(fn, iter(tasks), engine, in_flight)
         return
     if engine.processes <= 1:
         for i, t in enumerate(tasks):
-            yield Done(i, *_call(fn, init, initargs, t))
+            yield Done(i, *_call(fn, t))
         return
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     pool = ProcessPoolExecutor(engine.processes, mp_context=mp.get_context(method))
     try:
-        submit = lambda t: pool.submit(_call, fn, init, initargs, t)  # noqa: E731
+        submit = lambda t: pool.submit(_call, fn, t)  # noqa: E731
         yield from _drain(submit, iter(tasks), in_flight or IN_FLIGHT_PER_CPU * engine.processes,
                           lambda pending: wait(pending, return_when=FIRST_COMPLETED)[0], lambda f: f.result())
         pool.shutdown()
@@ -131,8 +125,8 @@ def _drain(submit, tasks: Iterator, limit: int, wait_some, result) -> Iterator[D
                 i += 1
 
 
-def _ray_stream(fn, tasks: Iterator, engine: Engine, init, initargs, in_flight) -> Iterator[Done]:
-    with session(engine.address) as _:
+def _ray_stream(fn, tasks: Iterator, engine: Engine, in_flight) -> Iterator[Done]:
+    with session(engine.address):
         import ray
         from ray.exceptions import RayTaskError
         remote = ray.remote(max_retries=RETRIES)(_call)
@@ -148,7 +142,7 @@ def _ray_stream(fn, tasks: Iterator, engine: Engine, init, initargs, in_flight) 
         out: dict = {}
 
         def submit(t):
-            ref = remote.remote(fn, init, initargs, t)
+            ref = remote.remote(fn, t)
             out[ref] = None
             return ref
 
@@ -165,12 +159,12 @@ def _ray_stream(fn, tasks: Iterator, engine: Engine, init, initargs, in_flight) 
 
 
 def map_chunks(fn: Callable, tasks: Sequence, rows: Callable[[object], int], engine: Engine | None = None,
-               desc: str = "", init: Callable | None = None, initargs: tuple = (), total: int | None = None) -> list:
+               desc: str = "", total: int | None = None) -> list:
     """[fn(task) for task in tasks], in order, computed by `stream` on `engine`; `rows(result)` counts a
     result's rows for the progress bar (`total` rows in all gives it the time left)."""
     out = [None] * len(tasks)
     with progress(total, desc) as bar:
-        for done in stream(fn, tasks, engine, init, initargs):
+        for done in stream(fn, tasks, engine):
             out[done.index] = done.result
             bar.update(rows(done.result))
     return out

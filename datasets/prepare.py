@@ -127,7 +127,7 @@ def _make_shards(src: PhotoFolder, out: Path, todo: list[int], keys: list[str], 
     expected = {k: sum(1 for j, _ in plan if j == k) for k in todo}
     sent = {}
     t0 = time.perf_counter()
-    with engine.session(preload=("datasets.preload",)), progress(sum(min(shard_rows, len(files) - k * shard_rows) for k in todo), "faces") as bar:
+    with engine.session(), progress(sum(min(shard_rows, len(files) - k * shard_rows) for k in todo), "faces") as bar:
         for done in stream(crop_chunk, _timed(tasks, plan, sent), engine):
             k, a = plan[done.index]
             parts[k][a] = (*done.result, done.seconds)

@@ -54,6 +54,19 @@ def content_sha256(arrays: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
+def read_shards(root: str | Path) -> dict[str, np.ndarray]:
+    """Every row of a prepared set, unreadable ones included: {name: the shards' arrays concatenated} for each
+    of SHARD_ARRAYS (images (N, 48, 48) uint8; labels, usage, status (N,) uint8; row (N,) int64), whatever
+    the shard size: two sets prepared from the same folder give equal arrays."""
+    root = Path(root)
+    parts = {k: [] for k in SHARD_ARRAYS}
+    for shard in read_manifest(root)["shards"]:
+        with np.load(root / shard["name"], allow_pickle=False) as z:
+            for k in SHARD_ARRAYS:
+                parts[k].append(z[k])
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
 def load_prepared(root: str | Path) -> FERData:
     """A prepared set as FERData: every readable row (images (N, 48, 48) uint8, labels, usage, rows = listing
     positions), source_hash = the manifest's hash. A missing or altered shard raises DatasetError naming it."""

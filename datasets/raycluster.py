@@ -22,7 +22,6 @@ from typing import Iterator
 from .fer2013 import DatasetError
 
 METRICS_ENV = "RAY_enable_metrics_collection"
-PRELOAD_ENV = "RAY_preload_python_modules"
 CONNECT_TIMEOUT = 20.0  # seconds to wait for an address to answer
 TOKEN_HELP = ("set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN to the head's token (`ray get-auth-token` on the head "
               "prints it), or copy it to ~/.ray/auth_token")
@@ -97,10 +96,12 @@ def _join(address: str, timeout: float) -> None:
 
 
 @contextmanager
-def session(address: str | None = None, timeout: float | None = None, preload: tuple[str, ...] = ()) -> Iterator[bool]:
-    """Ray for the length of the block (see the module docstring). Yields whether this block started it.
-    preload: modules each worker of a Ray started here imports as it starts (what its tasks will need first)."""
-    import ray
+def session(address: str | None = None, timeout: float | None = None) -> Iterator[bool]:
+    """Ray for the length of the block (see the module docstring). Yields whether this block started it."""
+    try:
+        import ray
+    except ImportError:
+        raise ClusterError("--engine ray needs Ray: pip install -e '.[cluster]' (or pip install 'ray>=2.52')") from None
     if ray.is_initialized():
         yield False
         return
@@ -108,7 +109,7 @@ def session(address: str | None = None, timeout: float | None = None, preload: t
         if address:
             _join(address, CONNECT_TIMEOUT if timeout is None else timeout)
         else:
-            _start_local(preload)
+            _start_local()
         yield True
     finally:  # also when ray.init itself was interrupted (Ctrl-C during start-up): what it started so far stops
         if not address:
@@ -116,22 +117,20 @@ def session(address: str | None = None, timeout: float | None = None, preload: t
         ray.shutdown()  # a local Ray stops; a joined cluster keeps running, this driver leaves it
 
 
-def _start_local(preload: tuple[str, ...] = ()) -> None:
+def _start_local() -> None:
     """A fresh Ray on this machine, without the dashboard and without metrics collection (maskfer reads
-    neither; the raylet waits for a metrics agent at start-up otherwise), whose workers import `preload` as
-    they start, while Ray is still starting (BENCHMARKS.md section 15)."""
+    neither; the raylet waits most of a second for a metrics agent at start-up otherwise: BENCHMARKS.md
+    section 15)."""
     import ray
-    settings = {METRICS_ENV: "0", PRELOAD_ENV: ",".join(preload)}
-    before = {k: os.environ.get(k) for k in settings}
-    os.environ.update({k: v for k, v in settings.items() if v})  # read by the processes Ray starts now
+    before = os.environ.get(METRICS_ENV)
+    os.environ[METRICS_ENV] = "0"  # read by the processes Ray starts now
     try:
         ray.init(address="local", include_dashboard=False)
     finally:  # this process's own environment is put back
-        for k, v in before.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        if before is None:
+            os.environ.pop(METRICS_ENV, None)
+        else:
+            os.environ[METRICS_ENV] = before
 
 
 def _stop_monitor() -> None:

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def body():
         if study.engine == "ray" and importlib.util.find_spec("ray") is None:
-            raise MissingExtra("--engine ray needs Ray: pip install -e '.[cluster]' (or pip install 'ray>=2.9')")
+            raise MissingExtra("--engine ray needs Ray: pip install -e '.[cluster]' (or pip install 'ray>=2.52')")
         try:
             record = run_study(study, command)
         except RunFailed as e:  # each failure was reported when it happened

@@ -63,7 +63,7 @@ def cmd_csv(args) -> int:
         raise InputError(f"{out.parent}: output folder does not exist")
     fer = load_dataset(args.input, cache_dir=args.cache_dir)
     t = time.perf_counter()
-    with args.engine_config.session(preload=("masking.preload",)):  # landmarks and masks share one Ray
+    with args.engine_config.session():  # landmarks and masks share one Ray
         masked = mask_dataset(fer, cfg, cache_dir=args.cache_dir, use_cache=not args.no_cache,
                               engine=args.engine_config)
     secs = time.perf_counter() - t
@@ -103,7 +103,7 @@ def cmd_images(args) -> int:
     refs = src.refs(files)  # read (a local folder) only as each chunk is sent
     tasks = ((list(islice(refs, CHUNK_PHOTOS)), cfg, i) for i in range(0, len(files), CHUNK_PHOTOS))
     statuses, n_faces = {}, 0
-    with engine.session(preload=("masking.preload",)), progress(len(files), "photos") as bar:
+    with engine.session(), progress(len(files), "photos") as bar:
         for done in stream(mask_photo_chunk, tasks, engine):
             for name, data, status in done.result:  # written as each chunk comes back: no shared disk needed
                 statuses[name] = status

@@ -8,7 +8,7 @@ import cv2
 
 from datasets.photos import load_rgb
 
-from .pipeline import preload_finder
+from .pipeline import landmark_finder
 from .placement import apply_mask
 
 CHUNK_PHOTOS = 16  # photos per task
@@ -19,7 +19,7 @@ def mask_photo_chunk(task) -> list[tuple[str, bytes | None, str]]:
     photo of a chunk. task: ([PhotoRef], MaskConfig, index of the chunk's first photo: the masks' seeds). Runs in
     an engine's worker, which gets the photos' bytes (or URIs), never the driver's paths."""
     refs, cfg, first = task
-    finder = preload_finder(cfg.landmarks)
+    finder = landmark_finder(cfg.landmarks)
     out = []
     for k, ref in enumerate(refs, first):
         rgb = load_rgb(ref)

@@ -107,8 +107,8 @@ def _key(fer: FERData, config: dict) -> str:
 _FINDERS: dict[LandmarkConfig, LandmarkFinder] = {}  # per worker process: dlib's models load once, not per chunk
 
 
-def preload_finder(config: LandmarkConfig) -> LandmarkFinder:
-    """This worker process's LandmarkFinder for `config`, built on first use (or by `masking.preload`)."""
+def landmark_finder(config: LandmarkConfig) -> LandmarkFinder:
+    """This worker process's LandmarkFinder for `config`, built on first use."""
     if config not in _FINDERS:
         _FINDERS[config] = LandmarkFinder(config)
     return _FINDERS[config]
@@ -116,7 +116,7 @@ def preload_finder(config: LandmarkConfig) -> LandmarkFinder:
 
 def _landmark_chunk(task):
     images, config = task
-    finder = preload_finder(config)
+    finder = landmark_finder(config)
     points = np.empty((len(images), 68, 2), np.float32)
     status = np.empty(len(images), np.uint8)
     for i, img in enumerate(images):

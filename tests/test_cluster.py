@@ -20,7 +20,7 @@ import datasets.raycluster as raycluster
 from datasets.__main__ import main as datasets_main
 from datasets.engine import Engine
 from datasets.photos import PhotoRef, PhotoUnreachable
-from datasets.prepared import SHARD_ARRAYS, read_manifest
+from datasets.prepared import SHARD_ARRAYS, read_manifest, read_shards
 from datasets.synth import write_photo_folder
 from experiments.studies.placing import replace_folder
 from experiments.studies.study import StudyConfig, _place
@@ -54,18 +54,9 @@ def local_set(photos, tmp_path_factory) -> Path:
     return out
 
 
-def _arrays(prepared: Path) -> dict:
-    out = {}
-    for s in read_manifest(prepared)["shards"]:
-        with np.load(prepared / s["name"], allow_pickle=False) as z:
-            for k in SHARD_ARRAYS:
-                out.setdefault(k, []).append(z[k])
-    return {k: np.concatenate(v) for k, v in out.items()}
-
-
 def _same_set(a: Path, b: Path) -> bool:
     """The same rows, labels, splits, statuses and pixels (however they are cut into shards)."""
-    x, y = _arrays(a), _arrays(b)
+    x, y = read_shards(a), read_shards(b)
     return all(np.array_equal(x[k], y[k]) for k in SHARD_ARRAYS) and read_manifest(a)["counts"] == read_manifest(b)["counts"]
 
 

@@ -18,7 +18,7 @@ import datasets.prepare as prepare_mod
 from datasets import EMOTIONS, USAGES, emotion_of, load_dataset, make_synthetic
 from datasets.__main__ import main as datasets_main
 from datasets.engine import Engine
-from datasets.prepared import SHARD_ARRAYS, read_manifest
+from datasets.prepared import SHARD_ARRAYS, read_manifest, read_shards
 from datasets.synth import write_photo_folder
 from experiments.run import main as run_main
 from raynodes import children, local_raylets
@@ -56,15 +56,6 @@ def photos(tmp_path_factory) -> Path:
         (root / skip).mkdir()
         cv2.imwrite(str(root / skip / "x.png"), lfw[0])
     return root
-
-
-def _arrays(prepared: Path) -> dict:
-    out = {}
-    for s in read_manifest(prepared)["shards"]:
-        with np.load(prepared / s["name"], allow_pickle=False) as z:
-            for k in SHARD_ARRAYS:
-                out.setdefault(k, []).append(z[k])
-    return {k: np.concatenate(v) for k, v in out.items()}
 
 
 @pytest.fixture(scope="module")
@@ -120,14 +111,14 @@ def test_resume_after_an_interrupted_prepare(photos, prepared, tmp_path, monkeyp
     monkeypatch.setattr(prepare_mod, "_save_shard", lambda path, *a, **k: (made.append(path.name), real(path, *a, **k)))
     prepare_mod.prepare_photos(photos, out, shard_rows=64, engine=Engine("local", 1))
     assert made[0] == "shard-00002.npz" and "shard-00000.npz" not in made, "it resumes at the first missing shard"
-    a, b = _arrays(out), _arrays(prepared)
+    a, b = read_shards(out), read_shards(prepared)
     assert all(np.array_equal(a[k], b[k]) for k in SHARD_ARRAYS), "the same rows, labels, splits and pixels"
 
 
 def test_ray_prepare_gives_the_same_shards(photos, prepared, tmp_path, ray_session):
     out = tmp_path / "ray"
     assert datasets_main(["prepare", str(photos), "--out", str(out), "--engine", "ray"]) == 0
-    a, b = _arrays(out), _arrays(prepared)
+    a, b = read_shards(out), read_shards(prepared)
     assert all(np.array_equal(a[k], b[k]) for k in SHARD_ARRAYS)
     assert read_manifest(out)["sha256"] == read_manifest(prepared)["sha256"]
 
