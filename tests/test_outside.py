@@ -241,7 +241,7 @@ def test_bad_score_input_exits_2_naming_the_field(keras_files, synth_csv, tmp_pa
     assert len(err) == 1 and "scale is missing" in err[0]
     assert score_main([str(keras_files / "m.keras"), str(keras_files / "m.keras"), "--scale", "0..1", *common]) == 2
     assert "name 'm' is used twice" in capsys.readouterr().err
-    assert not (tmp_path / "o" / "metrics.json").exists()
+    assert not (tmp_path / "o").exists(), "a bad card stops the command before --out is made"
 
 
 def test_evaluate_adds_outside_models_to_a_finished_run(smoke_run, keras_files, tmp_path, capsys):

@@ -133,9 +133,9 @@ def _majority(fer: FERData) -> int:
 def score_run(cfg: ScoreConfig, command: str = "") -> Path:
     """`python -m experiments.score`: write a run folder of outside models (no training); returns it."""
     timer, out = Timer(), Path(cfg.out)
-    check_writable(out)
-    with timer.stage("models"):
+    with timer.stage("models"):  # a bad card stops the command before --out is made
         models = open_models(cfg.cards, cfg.defaults)
+    check_writable(out)
     with timer.stage("load"):
         print(f"loading {cfg.data}", flush=True)
         fer = load_rows(cfg.data, cfg.cache_dir, cfg.workers)
