@@ -35,10 +35,9 @@ def _recorded_address() -> str | None:
     """The address `ray start` recorded on this machine (RAY_ADDRESS first), or None."""
     if os.environ.get("RAY_ADDRESS"):
         return os.environ["RAY_ADDRESS"]
-    from ray._private.utils import get_ray_temp_dir  # where `ray start` writes ray_current_cluster
+    from ray._private.utils import read_ray_address  # Ray's own reader of its ray_current_cluster file
     try:
-        with open(os.path.join(get_ray_temp_dir(), "ray_current_cluster")) as f:
-            return f.read().strip() or None
+        return read_ray_address() or None
     except OSError:
         return None
 

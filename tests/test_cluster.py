@@ -141,6 +141,18 @@ def test_a_dead_address_is_one_line_after_a_bounded_wait(photos, tmp_path, monke
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
 
 
+def test_address_auto_reads_the_recorded_cluster_and_says_when_there_is_none(tmp_path, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))  # where `ray start` records its address: nothing there
+    with pytest.raises(raycluster.ClusterError, match="--address auto: no Ray cluster was started on this machine"):
+        raycluster.wait_for("auto", 1)
+    dead = f"127.0.0.1:{__import__('raynodes').free_port()}"
+    (tmp_path / "ray").mkdir()
+    (tmp_path / "ray" / "ray_current_cluster").write_text(dead)  # a `ray start` that ended without `ray stop`
+    with pytest.raises(raycluster.ClusterError, match=f"--address auto: no Ray cluster answers at {dead}"):
+        raycluster.wait_for("auto", 1)
+
+
 def test_address_needs_the_ray_engine(photos, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         datasets_main(["prepare", str(photos), "--out", str(tmp_path / "o"), "--address", "h:1"])
