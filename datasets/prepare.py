@@ -19,6 +19,7 @@ import csv
 import hashlib
 import json
 import time
+from collections import Counter
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -124,7 +125,7 @@ def _make_shards(src: PhotoFolder, out: Path, todo: list[int], keys: list[str], 
     plan = [(k, start) for k in todo for start in range(k * shard_rows, min((k + 1) * shard_rows, len(files)), chunk)]
     tasks = ((list(src.refs(files[a:min(a + chunk, (k + 1) * shard_rows)])), PHOTO_UPSAMPLE) for k, a in plan)
     parts: dict[int, dict[int, tuple]] = {k: {} for k in todo}
-    expected = {k: sum(1 for j, _ in plan if j == k) for k in todo}
+    expected = Counter(k for k, _ in plan)  # chunks per shard
     sent = {}
     t0 = time.perf_counter()
     with engine.session(), progress(sum(min(shard_rows, len(files) - k * shard_rows) for k in todo), "faces") as bar:

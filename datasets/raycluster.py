@@ -19,7 +19,7 @@ import time
 from contextlib import contextmanager
 from typing import Iterator
 
-from .fer2013 import DatasetError
+from .cli import InputError
 
 METRICS_ENV = "RAY_enable_metrics_collection"
 CONNECT_TIMEOUT = 20.0  # seconds to wait for an address to answer
@@ -27,7 +27,7 @@ TOKEN_HELP = ("set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN to the head's token (`
               "prints it), or copy it to ~/.ray/auth_token")
 
 
-class ClusterError(DatasetError):
+class ClusterError(InputError):
     """Ray could not be reached or joined; the message names the address and what to do."""
 
 
