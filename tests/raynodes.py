@@ -92,7 +92,7 @@ def can_unshare() -> bool:
 
 
 class RealCluster:
-    """A head node and a worker node as separate `ray start --block` processes, as the README's recipe starts
+    """A head node and a worker node started by separate `ray start` commands, as the README's recipe starts
     them: token authentication on, the token generated on the head and handed to the worker and the driver in
     RAY_AUTH_TOKEN, each with a HOME of its own (no shared ~/.ray). The head has no CPUs, so every task runs
     on the worker; with `hide`, the worker runs in its own mount namespace where that folder is an empty
@@ -111,22 +111,24 @@ class RealCluster:
         self.token = subprocess.run([self.ray, "get-auth-token", "--generate"], env=token_env, capture_output=True,
                                     text=True, check=True).stdout.strip().splitlines()[-1]
         self.address = f"127.0.0.1:{self.port}"
-        self.procs = [self._start("head", [self.ray, "start", "--head", f"--port={self.port}", "--num-cpus=0",
-                                           "--include-dashboard=false", "--disable-usage-stats", "--block"],
-                                  token_env)]
-        worker = [self.ray, "start", f"--address={self.address}", f"--num-cpus={worker_cpus}", "--block"]
+        # the README's recipe as typed (another port than 6379, so as not to meet a cluster of the machine's);
+        # `ray start` returns once its node runs, leaving the node's processes behind, as for a user
+        self._start("head", [self.ray, "start", "--head", "--port", str(self.port), "--num-cpus", "0"], token_env)
+        worker = [self.ray, "start", "--address", self.address, "--num-cpus", str(worker_cpus)]
         if hide is not None:
             worker = ["unshare", "-m", "sh", "-c", f'mount -t tmpfs none "{hide}" && exec "$@"', "sh", *worker]
-        self.procs.append(self._start("worker", worker, self.env("worker")))
+        self._start("worker", worker, self.env("worker"))
 
     def env(self, who: str = "driver", token: bool = True) -> dict:
         """The environment of a node or of the driver: its own HOME, with or without the cluster's token."""
         extra = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": self.token} if token else {}
         return clean_env(self.tag, HOME=str(self.homes[who]), RAY_TMPDIR=str(self.tmp), **extra)
 
-    def _start(self, name: str, cmd: list[str], env: dict) -> subprocess.Popen:
-        log = open(self.root / f"{name}.log", "wb")
-        return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    def _start(self, name: str, cmd: list[str], env: dict) -> None:
+        with open(self.root / f"{name}.log", "wb") as log:
+            r = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=120)
+        if r.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed: " + (self.root / f"{name}.log").read_text()[-2000:])
 
     def wait_ready(self, nodes: int = 2, timeout: float = 90.0) -> None:
         """Wait until `nodes` nodes are alive (asked by a driver with the token)."""
@@ -142,23 +144,17 @@ class RealCluster:
                            + (self.root / "worker.log").read_text()[-2000:])
 
     def stop(self) -> list[int]:
-        """Stop both nodes (their process groups, then anything left with the mark); the marked pids still
-        alive afterwards (none, when all went well)."""
-        for p in reversed(self.procs):
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        for p in self.procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-        for pid in marked(self.tag):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        left = wait_gone(self.tag, 10)
+        """Stop both nodes: what `ray stop` does, but only to this cluster's processes (found by their mark;
+        `ray stop` would stop every Ray on the machine): SIGTERM, then SIGKILL for any left after 10 s. Returns
+        the marked pids still alive afterwards (none, when all went well)."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in marked(self.tag):
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+            if not wait_gone(self.tag, 10):
+                break
+        left = wait_gone(self.tag, 5)
         shutil.rmtree(self.tmp, ignore_errors=True)
         return left
