@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
+import threading
 import time
 from contextlib import contextmanager
 from typing import Iterator
@@ -124,12 +126,30 @@ def _start_local() -> None:
     before = os.environ.get(METRICS_ENV)
     os.environ[METRICS_ENV] = "0"  # read by the processes Ray starts now
     try:
-        ray.init(address="local", include_dashboard=False)
+        with _ctrl_c_after():
+            ray.init(address="local", include_dashboard=False)
     finally:  # this process's own environment is put back
         if before is None:
             os.environ.pop(METRICS_ENV, None)
         else:
             os.environ[METRICS_ENV] = before
+
+
+@contextmanager
+def _ctrl_c_after() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) that comes during the block and raise it when the block is done: interrupted
+    half-way, `ray.init` would leave processes it had started that `ray.shutdown` does not know of yet."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = []
+    previous = signal.signal(signal.SIGINT, lambda *_: held.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held:
+        raise KeyboardInterrupt
 
 
 def _stop_monitor() -> None:
