@@ -1,6 +1,7 @@
 """Test helpers for Ray: the pids of one cluster's own workers (from the cluster object, never a name search over
-the host), processes marked by a test's own environment variable, and a real cluster of separate `ray start`
-processes (head and worker node), with token authentication, the worker optionally in its own mount namespace.
+the host), the processes of one test's own Ray (by a tag: see `marked`), and a real cluster of separate `ray
+start` processes (head and worker node), with token authentication, the worker optionally in its own mount
+namespace.
 """
 from __future__ import annotations
 
@@ -12,10 +13,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-MARK = "MASKFER_TEST_RAY"  # carried by every process a marked command starts: how a test finds its own
+MARK = "MASKFER_TEST_RAY"  # in the environment of every process a tagged command starts
 
 
 def _ppid(pid: str) -> int | None:
@@ -50,16 +50,26 @@ def cluster_raylets(cluster) -> set[int]:
     return {p.process.pid for n in cluster.list_all_nodes() for p in n.all_processes["raylet"]}
 
 
+def new_tag() -> str:
+    """A tag for one test's Ray: a new short folder, which `clean_env` makes that Ray's RAY_TMPDIR."""
+    return tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths live below it
+
+
 def marked(tag: str) -> list[int]:
-    """Processes whose environment holds MARK=tag (other than this one)."""
+    """The processes of the Ray tagged `tag` (other than this one): MARK=tag in their environment, or a file open
+    below the tag's folder (every Ray process writes its logs there). Both, because Ray's Python processes
+    rename themselves (`ray::IDLE`, `ray::DashboardAgent`) over the memory that /proc shows as their
+    environment, which can hide the mark."""
     needle, out = f"{MARK}={tag}".encode(), []
     for d in Path("/proc").iterdir():
-        if d.name.isdigit() and int(d.name) != os.getpid():
-            try:
-                if needle in (d / "environ").read_bytes().split(b"\0"):
-                    out.append(int(d.name))
-            except OSError:
-                pass
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            if needle in (d / "environ").read_bytes().split(b"\0") or any(
+                    os.readlink(f).startswith(tag + "/") for f in (d / "fd").iterdir()):
+                out.append(int(d.name))
+        except OSError:
+            pass
     return out
 
 
@@ -72,9 +82,10 @@ def wait_gone(tag: str, seconds: float = 15.0) -> list[int]:
 
 
 def clean_env(tag: str, **extra: str) -> dict:
-    """This environment without any Ray address or token, marked with `tag`."""
+    """This environment without any Ray address or token, tagged: MARK=tag, and the tag's folder as RAY_TMPDIR
+    (where a Ray started with it writes its sessions and `ray start` records its address)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    return {**env, MARK: tag, "RAY_USAGE_STATS_ENABLED": "0", **extra}
+    return {MARK: tag, **env, "RAY_TMPDIR": tag, "RAY_USAGE_STATS_ENABLED": "0", **extra}
 
 
 def free_port() -> int:
@@ -96,18 +107,18 @@ class RealCluster:
     them: token authentication on, the token generated on the head and handed to the worker and the driver in
     RAY_AUTH_TOKEN, each with a HOME of its own (no shared ~/.ray). The head has no CPUs, so every task runs
     on the worker; with `hide`, the worker runs in its own mount namespace where that folder is an empty
-    tmpfs (it cannot see the driver's files there). Every process carries MARK=tag."""
+    tmpfs (it cannot see the driver's files there). Its processes are `marked(tag)`."""
 
     def __init__(self, root: Path, worker_cpus: int = 2, hide: Path | None = None):
-        self.tag, self.root, self.port = uuid.uuid4().hex, Path(root), free_port()
-        self.tmp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short (socket paths), and where `ray start`
-        # records its address: never the machine's /tmp/ray, so no later `ray.init()` finds a dead cluster there
+        self.root, self.port = Path(root), free_port()
+        self.tag = new_tag()  # also where `ray start` records its address: never the machine's /tmp/ray, so no
+        self.tmp = Path(self.tag)  # later `ray.init()` there finds a dead cluster
         self.ray = str(Path(sys.executable).parent / "ray")
         homes = {k: self.root / f"home-{k}" for k in ("head", "worker", "driver")}
         for h in homes.values():
             h.mkdir(parents=True, exist_ok=True)
         self.homes = homes
-        token_env = clean_env(self.tag, HOME=str(homes["head"]), RAY_AUTH_MODE="token", RAY_TMPDIR=str(self.tmp))
+        token_env = clean_env(self.tag, HOME=str(homes["head"]), RAY_AUTH_MODE="token")
         self.token = subprocess.run([self.ray, "get-auth-token", "--generate"], env=token_env, capture_output=True,
                                     text=True, check=True).stdout.strip().splitlines()[-1]
         self.address = f"127.0.0.1:{self.port}"
@@ -122,7 +133,7 @@ class RealCluster:
     def env(self, who: str = "driver", token: bool = True) -> dict:
         """The environment of a node or of the driver: its own HOME, with or without the cluster's token."""
         extra = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": self.token} if token else {}
-        return clean_env(self.tag, HOME=str(self.homes[who]), RAY_TMPDIR=str(self.tmp), **extra)
+        return clean_env(self.tag, HOME=str(self.homes[who]), **extra)
 
     def _start(self, name: str, cmd: list[str], env: dict) -> None:
         with open(self.root / f"{name}.log", "wb") as log:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,7 +27,7 @@ from experiments.studies.placing import replace_folder
 from experiments.studies.study import StudyConfig, _place
 from experiments.studies.engines import Finished
 from experiments.config import RunConfig
-from raynodes import RealCluster, can_unshare, clean_env, marked, wait_gone
+from raynodes import RealCluster, can_unshare, clean_env, marked, new_tag, wait_gone
 
 ray = pytest.importorskip("ray")
 ROOT = Path(__file__).resolve().parents[1]
@@ -210,14 +211,15 @@ def _command(args: list[str], tag: str, **kw) -> subprocess.Popen:
 @pytest.mark.slow
 def test_a_command_leaves_no_ray_process_behind_also_after_ctrl_c(photos, tmp_path):
     """The Ray a command starts is gone when it ends: after success, after Ctrl-C while Ray is starting, and
-    after Ctrl-C while workers are busy (the processes are found by a mark in the command's environment)."""
-    tag = "done-" + os.urandom(4).hex()
+    after Ctrl-C while workers are busy (the processes are found by the command's tag: `raynodes.marked`)."""
+    tag = new_tag()
     p = _command(["datasets", "prepare", str(photos), "--out", str(tmp_path / "a"), "--engine", "ray"], tag)
     assert p.wait(timeout=300) == 0, p.stderr.read()
     assert wait_gone(tag) == [], "Ray processes outlived the command"
+    shutil.rmtree(tag, ignore_errors=True)
     for when, ready in (("starting", lambda pids: len(pids) > 2),
                         ("busy", lambda pids: any(_cmdline(q).startswith(b"ray::_call") for q in pids))):
-        tag = f"{when}-" + os.urandom(4).hex()
+        tag = new_tag()
         p = _command(["datasets", "prepare", str(photos), "--out", str(tmp_path / when), "--engine", "ray"], tag)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not ready(marked(tag)):
@@ -227,6 +229,7 @@ def test_a_command_leaves_no_ray_process_behind_also_after_ctrl_c(photos, tmp_pa
         assert p.stderr.read().strip().splitlines()[-1] == "interrupted"
         assert wait_gone(tag) == [], f"Ray processes outlived Ctrl-C while {when}"
         assert not (tmp_path / when / "manifest.json").exists()
+        shutil.rmtree(tag, ignore_errors=True)
 
 
 # ------------------------------------------------------------------ the README's recipe: separate `ray start` processes
