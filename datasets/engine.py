@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import sys
 import time
 from contextlib import nullcontext
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 from tqdm.auto import tqdm
 
@@ -64,24 +63,16 @@ class Engine:
 
 
 class Done(NamedTuple):
-    """A finished chunk: its index in the input, its result, the seconds its worker spent on it, where it ran."""
+    """A finished chunk: its index in the input, its result and the seconds its worker spent on it."""
 
     index: int
     result: object
     seconds: float
-    where: str
 
 
-def _call(fn: Callable, task) -> tuple[object, float, str]:
+def _call(fn: Callable, task) -> tuple[object, float]:
     t = time.perf_counter()
-    return fn(task), time.perf_counter() - t, _where()
-
-
-def _where() -> str:
-    ray = sys.modules.get("ray")  # a Ray worker has it; a local worker is not made to import it
-    if ray is not None and ray.is_initialized():
-        return ray.get_runtime_context().get_node_id()
-    return f"pid {os.getpid()}"
+    return fn(task), time.perf_counter() - t
 
 
 def stream(fn: Callable, tasks: Iterable, engine: Engine | None = None, in_flight: int | None = None) -> Iterator[Done]:
@@ -158,16 +149,17 @@ def _ray_stream(fn, tasks: Iterator, engine: Engine, in_flight) -> Iterator[Done
                 ray.cancel(ref)
 
 
-def map_chunks(fn: Callable, tasks: Sequence, rows: Callable[[object], int], engine: Engine | None = None,
+def map_chunks(fn: Callable, tasks: Iterable, rows: Callable[[object], int], engine: Engine | None = None,
                desc: str = "", total: int | None = None) -> list:
-    """[fn(task) for task in tasks], in order, computed by `stream` on `engine`; `rows(result)` counts a
-    result's rows for the progress bar (`total` rows in all gives it the time left)."""
-    out = [None] * len(tasks)
+    """[fn(task) for task in tasks], in order, computed by `stream` on `engine` (a lazy iterable is read only
+    as its chunks are sent); `rows(result)` counts a result's rows for the progress bar (`total` rows in all
+    gives it the time left)."""
+    out = {}
     with progress(total, desc) as bar:
         for done in stream(fn, tasks, engine):
             out[done.index] = done.result
             bar.update(rows(done.result))
-    return out
+    return [out[i] for i in range(len(out))]
 
 
 def progress(total: int | None, desc: str) -> tqdm:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
-from .engine import Engine, progress, stream
+from .engine import Engine, map_chunks
 from .fer2013 import SIDE
-from .photos import load_rgb, local_ref
+from .photos import decode_rgb, load_rgb, local_ref
 from .prepared import FACE_STATUSES
 
 CROP_MAX_SIDE = 64  # images this small are already face crops (FER2013, LFW thumbnails): resized, not searched
@@ -106,14 +105,7 @@ def face_crop(image: np.ndarray, finder: FaceFinder, size: int = SIDE) -> tuple[
 
 def read_rgb(path: str) -> np.ndarray | None:
     """(H, W, 3) uint8 RGB of an image file that OpenCV or Pillow reads, else None."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is not None:
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except (OSError, UnidentifiedImageError, ValueError):
-        return None
+    return decode_rgb(local_ref(path).data)
 
 
 # ------------------------------------------------------------------ many files, on an engine
@@ -153,11 +145,8 @@ def crop_files(paths: list, workers: int | None = None, engine: Engine | None = 
     neither OpenCV nor Pillow can read)."""
     names = [str(p) for p in paths]
     tasks = (([local_ref(p) for p in names[i:i + chunk]], photo_upsample) for i in range(0, len(names), chunk))
-    parts = [None] * -(-len(names) // chunk)
-    with progress(len(names), "faces") as bar:
-        for done in stream(crop_chunk, tasks, engine or Engine("local", workers or 0)):
-            parts[done.index] = done.result
-            bar.update(len(done.result[1]))
+    parts = map_chunks(crop_chunk, tasks, lambda r: len(r[1]), engine or Engine("local", workers or 0), "faces",
+                       total=len(names))
     if not parts:
         return np.empty((0, SIDE, SIDE), np.uint8), np.empty(0, np.uint8)
     return np.concatenate([p for p, _ in parts]), np.concatenate([s for _, s in parts])

@@ -68,12 +68,12 @@ class PhotoFolder:
         from pyarrow import fs
         return self.fs.get_file_info(fs.FileSelector(str(folder), recursive=recursive, allow_not_found=True))
 
-    def is_dir(self, folder=None) -> bool:
-        folder = self.root if folder is None else folder
+    def is_dir(self) -> bool:
+        """Whether the folder exists (as a folder)."""
         if self.fs is None:
-            return Path(folder).is_dir()
+            return self.root.is_dir()
         from pyarrow import fs
-        return self.fs.get_file_info(str(folder)).type == fs.FileType.Directory
+        return self.fs.get_file_info(str(self.root)).type == fs.FileType.Directory
 
     def subdirs(self, folder) -> list:
         """The folders directly inside `folder`, sorted."""
@@ -101,7 +101,7 @@ class PhotoFolder:
 
     def uri(self, path) -> str:
         """A file's URI, which any node's pyarrow opens."""
-        return f"{self.scheme}://{path}" if self.scheme != "file" else f"file://{path}"
+        return f"{self.scheme}://{path}"
 
     def refs(self, paths: list) -> Iterator["PhotoRef"]:
         """What the workers get for each file, in order: its bytes read here (a local folder; a file this
@@ -136,7 +136,7 @@ class PhotoRef:
         try:
             with fs.open_input_file(path) as f:
                 return f.readall()
-        except (OSError, FileNotFoundError) as e:
+        except OSError as e:
             raise PhotoUnreachable(f"{self.uri}: listed by the driver but node {node_name()} cannot read it "
                                    f"({e}); every node must reach the URI") from None
 

@@ -80,10 +80,9 @@ def _join(address: str, timeout: float) -> None:
     import ray
     from ray.exceptions import AuthenticationError
     target = wait_for(address, timeout)
-    quiet = {"RAY_BACKEND_LOG_LEVEL": os.environ.get("RAY_BACKEND_LOG_LEVEL")}
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")  # Ray's retry warnings: the one line below says it
     try:
-        ray.init(address=target, logging_level=logging.WARNING)
+        with _env("RAY_BACKEND_LOG_LEVEL", os.environ.get("RAY_BACKEND_LOG_LEVEL", "error")):  # Ray's retry
+            ray.init(address=target, logging_level=logging.WARNING)  # warnings: the one line below says it
     except AuthenticationError:
         raise ClusterError(f"--address {address}: the cluster at {target} wants a token this driver does not "
                            f"have: {TOKEN_HELP}") from None
@@ -91,9 +90,6 @@ def _join(address: str, timeout: float) -> None:
         hint = (f"; a cluster with token authentication (Ray's default once a head has a token) turns away a "
                 f"driver without one: {TOKEN_HELP}" if not _has_token() else "")
         raise ClusterError(f"--address {address}: could not join the Ray cluster at {target} ({e}){hint}") from None
-    finally:
-        if quiet["RAY_BACKEND_LOG_LEVEL"] is None:
-            os.environ.pop("RAY_BACKEND_LOG_LEVEL", None)
 
 
 @contextmanager
@@ -123,16 +119,23 @@ def _start_local() -> None:
     neither; the raylet waits most of a second for a metrics agent at start-up otherwise: BENCHMARKS.md
     section 15)."""
     import ray
-    before = os.environ.get(METRICS_ENV)
-    os.environ[METRICS_ENV] = "0"  # read by the processes Ray starts now
+    with _env(METRICS_ENV, "0"), _ctrl_c_after():
+        ray.init(address="local", include_dashboard=False)
+
+
+@contextmanager
+def _env(name: str, value: str) -> Iterator[None]:
+    """`name`=`value` in this process's environment for the block (the processes Ray starts in it read it),
+    then as it was."""
+    before = os.environ.get(name)
+    os.environ[name] = value
     try:
-        with _ctrl_c_after():
-            ray.init(address="local", include_dashboard=False)
-    finally:  # this process's own environment is put back
+        yield
+    finally:
         if before is None:
-            os.environ.pop(METRICS_ENV, None)
+            os.environ.pop(name, None)
         else:
-            os.environ[METRICS_ENV] = before
+            os.environ[name] = before
 
 
 @contextmanager

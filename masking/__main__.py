@@ -92,7 +92,6 @@ def cmd_csv(args) -> int:
 
 
 
-
 def cmd_images(args) -> int:
     cfg, engine = args.mask_config, args.engine_config
     src, dst = PhotoFolder(args.input), Path(args.out)
