@@ -13,7 +13,9 @@ Variants:
 Test conditions, all on the same PrivateTest rows:
   clean, masked (the run's training mask types and geometry), masked:<type> (every row with that one mask
   type), masked:<geometry> (the training mask types drawn in another geometry, e.g. masked:rigid),
-  masked@<fit> (the training mask types and geometry worn another way: chin, mouth, nose, high)
+  masked@<fit> (the training mask types and geometry worn another way: chin, mouth, nose, high),
+  masked:held-out (the training mask types, geometry and fit drawn by the other family of masks, which no
+  model of the run saw in training: `masking.FAMILIES`) and masked:held-out@<fit> (the same, worn <fit>)
 and, for every cross-dataset test set NAME (`--test-data NAME=PATH`), on that set's rows:
   NAME:clean, NAME:masked (the run's training mask config and seed)
 """
@@ -58,10 +60,36 @@ def geometry_of(condition: str) -> str | None:
     return suffix if suffix in GEOMETRIES else None
 
 
+HELD_OUT = f"{MASKED}:held-out"
+FAMILIES = ("template", "surface")  # masking.FAMILIES (a test checks they agree)
+
+
+def held_out_condition(fit: str | None = None) -> str:
+    """The held-out family's condition: "masked:held-out", or worn `fit`: "masked:held-out@chin"."""
+    return HELD_OUT if fit is None else f"{HELD_OUT}@{fit}"
+
+
+def is_held_out(condition: str) -> bool:
+    """Whether a condition's masks come from the family no model of the run trained on."""
+    return condition == HELD_OUT or condition.startswith(f"{HELD_OUT}@")
+
+
+def held_out_fit_of(condition: str) -> str | None:
+    """The fit of a held-out per-fit condition ("masked:held-out@chin" -> "chin"), else None."""
+    prefix = f"{HELD_OUT}@"
+    return condition[len(prefix):] if condition.startswith(prefix) and condition[len(prefix):] in FITS else None
+
+
+def held_out_family(train_family: str, test_families) -> str | None:
+    """The family a run's held-out conditions are drawn with: the first of `test_families` that is not the
+    training family, or None."""
+    return next((f for f in test_families if f != train_family), None)
+
+
 def mask_type_of(condition: str) -> str | None:
     """The mask type of a per-type condition ("masked:n95" -> "n95"), else None."""
     prefix = f"{MASKED}:"
-    if not condition.startswith(prefix) or geometry_of(condition):
+    if not condition.startswith(prefix) or geometry_of(condition) or is_held_out(condition):
         return None
     return condition[len(prefix):]
 
@@ -81,10 +109,11 @@ def fit_of(condition: str) -> str | None:
 
 
 def test_conditions(test_mask_types: tuple[str, ...], test_geometries: tuple[str, ...] = (),
-                    test_fits: tuple[str, ...] = ()) -> tuple[str, ...]:
+                    test_fits: tuple[str, ...] = (), held_out: bool = False) -> tuple[str, ...]:
     """Every test condition of a run, in report order."""
-    return (MAIN_CONDITIONS + tuple(geometry_condition(g) for g in test_geometries)
-            + tuple(type_condition(t) for t in test_mask_types) + tuple(fit_condition(f) for f in test_fits))
+    return (MAIN_CONDITIONS + ((HELD_OUT,) if held_out else ()) + tuple(geometry_condition(g) for g in test_geometries)
+            + tuple(type_condition(t) for t in test_mask_types) + tuple(fit_condition(f) for f in test_fits)
+            + (tuple(held_out_condition(f) for f in test_fits) if held_out else ()))
 
 
 RESERVED_NAMES = (CLEAN, MASKED, MIXED, BASELINE, "fer2013")

@@ -8,25 +8,43 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from masking import FITS, GEOMETRIES, MASK_TYPES, MaskConfig
+from masking import APPEARANCES, FAMILIES, FITS, GEOMETRIES, MASK_TYPES, MaskConfig
 
 from . import conditions as C
 from .training.config import AugmentConfig, ConfigError, TrainConfig, TransferConfig, check, check_choice
 
 __all__ = ["AugmentConfig", "ConfigError", "TrainConfig", "TransferConfig", "RunConfig", "PROFILES", "TRANSFER",
-           "SMOKE_ROWS", "profile_config", "mask_config", "recorded_mask_config", "parse_test_data"]
+           "SMOKE_ROWS", "profile_config", "mask_config", "recorded_mask_config", "held_out_config",
+           "recorded_held_out_config", "parse_test_data"]
 
 
-def mask_config(train_mask_types, mask_seed: int, geometry: str = "landmark", fit: str = "nose") -> MaskConfig:
+def mask_config(train_mask_types, mask_seed: int, geometry: str = "landmark", fit: str = "nose",
+                family: str = "template", appearance: str = "fixed") -> MaskConfig:
     """The masks a run trains on (and masks its cross-dataset test sets with): its training mask types, its
-    seed, its geometry and how they are worn."""
-    return MaskConfig(mask_types=tuple(train_mask_types), seed=int(mask_seed), geometry=geometry, fit=fit)
+    seed, its geometry, how they are worn, their family and appearance."""
+    return MaskConfig(mask_types=tuple(train_mask_types), seed=int(mask_seed), geometry=geometry, fit=fit,
+                      family=family, appearance=appearance)
 
 
 def recorded_mask_config(run_config: dict) -> MaskConfig:
-    """`mask_config` of a finished run, from the "config" object of its config.json."""
+    """`mask_config` of a finished run, from the "config" object of its config.json (a run made before the
+    families existed trained on the template family's fixed appearance)."""
     return mask_config(run_config.get("train_mask_types", MASK_TYPES), run_config.get("mask_seed", 0),
-                       run_config.get("train_mask_geometry", "landmark"), run_config.get("train_mask_fit", "nose"))
+                       run_config.get("train_mask_geometry", "landmark"), run_config.get("train_mask_fit", "nose"),
+                       run_config.get("train_mask_family", "template"),
+                       run_config.get("train_mask_appearance", "fixed"))
+
+
+def held_out_config(train: MaskConfig, test_families) -> MaskConfig | None:
+    """The masks of a run's held-out conditions: the training masks drawn by the first of `test_families` that
+    is not the training family (None where there is none)."""
+    family = C.held_out_family(train.family, test_families)
+    return replace(train, family=family) if family else None
+
+
+def recorded_held_out_config(run_config: dict) -> MaskConfig | None:
+    """`held_out_config` of a finished run (none for a run made before the families existed)."""
+    return held_out_config(recorded_mask_config(run_config), run_config.get("test_mask_families", ()))
 
 
 def parse_test_data(specs) -> tuple[tuple[str, str], ...]:
@@ -75,6 +93,10 @@ class RunConfig:
     test_mask_geometries: tuple[str, ...] = ("rigid",)  # one more test condition each: masked:<geometry>
     train_mask_fit: str = "nose"              # how the masked and mixed models' masks are worn
     test_mask_fits: tuple[str, ...] = FITS    # one more test condition each: masked@<fit>
+    train_mask_family: str = "template"       # the family of masks the masked and mixed models see
+    train_mask_appearance: str = "random"     # fixed (each type's colour) or random (drawn per row)
+    test_mask_families: tuple[str, ...] = FAMILIES  # a family other than the training one: masked:held-out
+    train_occlusion: float = 0.0              # share of mask-aware training rows given a random lower-face occluder
     mask_seed: int = 0
     limit_rows: int | None = None   # keep at most this many rows per split (0 = all)
     workers: int = 0                # masking processes; 0 = one per core
@@ -98,6 +120,11 @@ class RunConfig:
         check_choice(self.train_mask_fit, FITS, "train_mask_fit")
         for f in self.test_mask_fits:
             check_choice(f, FITS, "test_mask_fits")
+        check_choice(self.train_mask_family, FAMILIES, "train_mask_family")
+        check_choice(self.train_mask_appearance, APPEARANCES, "train_mask_appearance")
+        for f in self.test_mask_families:
+            check_choice(f, FAMILIES, "test_mask_families")
+        check(0.0 <= self.train_occlusion <= 1.0, "train_occlusion", f"must be 0..1, got {self.train_occlusion}")
         for name in ("limit_rows", "workers", "threads"):
             value = getattr(self, name)
             check(value is None or value >= 0, name, f"must be 0 or more, got {value}")
@@ -112,7 +139,13 @@ class RunConfig:
     @property
     def mask_config(self) -> MaskConfig:
         """The training masks (also used for the masked twin of every cross-dataset test set)."""
-        return mask_config(self.train_mask_types, self.mask_seed, self.train_mask_geometry, self.train_mask_fit)
+        return mask_config(self.train_mask_types, self.mask_seed, self.train_mask_geometry, self.train_mask_fit,
+                           self.train_mask_family, self.train_mask_appearance)
+
+    @property
+    def held_out_config(self) -> MaskConfig | None:
+        """The masks of the masked:held-out conditions (`held_out_config`), or None."""
+        return held_out_config(self.mask_config, self.test_mask_families)
 
     def to_dict(self) -> dict:
         return asdict(self)

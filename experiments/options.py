@@ -10,7 +10,7 @@ from pathlib import Path
 
 from datasets.checks import ConfigError
 from datasets.cli import build_or_exit
-from masking import FITS, MASK_TYPES
+from masking import FAMILIES, FITS, MASK_TYPES
 
 from . import conditions as C
 from .outside.card import CHANNELS, LAYOUTS, OUTPUTS, SCALES, CardDefaults
@@ -62,6 +62,15 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    "worn: chin, mouth, nose (default) or high")
     p.add_argument("--test-mask-fits", default=",".join(FITS), help="comma-separated fits: one more test condition "
                    "each, masked@<fit> (default all four: chin,mouth,nose,high)")
+    p.add_argument("--train-mask-family", default="template", help="the family of the training masks: template "
+                   "(a drawn template warped onto the landmarks; default) or surface (a shaded curved sheet)")
+    p.add_argument("--train-mask-appearance", default="random", help="the training masks' look (template family): "
+                   "random (colour over the whole grey range, texture and edge drawn per row; default) or fixed "
+                   "(each type's own colour)")
+    p.add_argument("--test-mask-families", default=",".join(FAMILIES), help="comma-separated families to test on; "
+                   "one other than the training family gives masked:held-out (default both: template,surface)")
+    p.add_argument("--train-occlusion", type=float, default=0.0, metavar="P", help="share of the mask-aware "
+                   "models' training rows that get a random lower-face occluder each epoch (0..1; default 0 = off)")
     p.add_argument("--mask-seed", type=int, default=0, help="the masks' seed (type, colour per row)")
     p.add_argument("--limit-rows", type=int, help="at most this many rows per split (smoke: 300)")
     p.add_argument("--workers", type=int, default=0, help="masking processes (default: one per core)")
@@ -134,6 +143,8 @@ def run_config(a: argparse.Namespace) -> RunConfig:
                      train_mask_types=comma_list(a.train_mask_types), test_mask_types=comma_list(a.test_mask_types),
                      train_mask_geometry=a.train_mask_geometry, test_mask_geometries=comma_list(a.test_mask_geometry),
                      train_mask_fit=a.train_mask_fit, test_mask_fits=comma_list(a.test_mask_fits),
+                     train_mask_family=a.train_mask_family, train_mask_appearance=a.train_mask_appearance,
+                     test_mask_families=comma_list(a.test_mask_families), train_occlusion=a.train_occlusion,
                      transfer=transfer, mask_seed=a.mask_seed, limit_rows=a.limit_rows, workers=a.workers,
                      threads=a.threads, cache_dir=a.cache_dir, report=not a.no_report, overwrite=a.overwrite,
                      verbose=a.verbose, test_data=parse_test_data(a.test_data))

@@ -29,6 +29,7 @@ from datasets.prepare import prepare_photos
 from datasets.prepared import is_prepared
 from datasets.atomic import atomic_path
 from masking import COLORS, MASK_TYPES, STATUSES, TEXTURES, MaskConfig, MaskedSet, find_landmarks, mask_dataset, mask_key
+from masking.pipeline import DRAWN
 
 from . import conditions as C
 from .backend import pin_threads
@@ -41,6 +42,7 @@ from .model.inference import load_model, predict_proba
 from .provenance import check_resume, fingerprint, recorded, resolve_data, versions
 from .runfolder import Timer, atomic_json, check_writable, save_samples
 from .training.precision import cpu_model, resolve_precision
+from .training.occlusion import occluder_tops
 from .training.train import train_model
 from .training.transfer import method_of, teacher_targets, training_order
 
@@ -68,7 +70,22 @@ def masking_summary(fer: FERData, masked) -> dict:
             "colors": {c: int((masked.color == i).sum()) for i, c in enumerate(COLORS) if (masked.color == i).any()},
             "textures": {t: int((masked.texture == i).sum()) for i, t in enumerate(TEXTURES)
                          if (masked.texture == i).any()},
+            "drawn_colors": int((masked.color == DRAWN).sum()),
+            "shade_quartiles": [float(q) for q in np.percentile(masked.shade, [25, 50, 75])] if len(fer) else [],
             "coverage_median": float(np.median(masked.coverage)) if len(fer) else 0.0}
+
+
+def family_summary(train: MaskConfig, held_out: MaskConfig | None, results: list[dict]) -> dict:
+    """The families a run trained and tested on, and per model the accuracy on `masked` and `masked:held-out`
+    (the same rows, the same types, geometry and fit) and their difference: what holds for masks it never saw."""
+    out = {"train": train.family, "appearance": train.appearance, "held_out": held_out.family if held_out else None,
+           "gap": {}}
+    acc = {(r["train"], r["test"]): r["accuracy"] for r in results}
+    for name in dict.fromkeys(r["train"] for r in results):
+        if (name, C.MASKED) in acc and (name, C.HELD_OUT) in acc:
+            out["gap"][name] = {"masked": acc[(name, C.MASKED)], "held_out": acc[(name, C.HELD_OUT)],
+                                "loss": acc[(name, C.MASKED)] - acc[(name, C.HELD_OUT)]}
+    return out
 
 
 # ------------------------------------------------------------------ stages
@@ -131,27 +148,34 @@ def load_test_sets(cfg: RunConfig) -> tuple:
 
 
 def mask_conditions(test: FERData, mcfg: MaskConfig, test_mask_types, geometries, workers: int = 0,
-                    cache_dir: str | None = None, landmarks=None, fits=()) -> dict[str, np.ndarray]:
-    """{condition: (M, 48, 48) uint8} of the test rows once per test mask type (every row that type,
-    masked:<type>), per geometry (the training types drawn in it, masked:<geometry>) and per fit (the training
-    masks worn that way, masked@<fit>); cached."""
+                    cache_dir: str | None = None, landmarks=None, fits=(),
+                    held_out: MaskConfig | None = None) -> dict[str, np.ndarray]:
+    """{condition: (M, 48, 48) uint8} of the test rows: the held-out family's masks (`held_out`, the training
+    masks drawn by the family no model trained on: masked:held-out, and worn each fit: masked:held-out@<fit>),
+    once per geometry (the training types drawn in it, masked:<geometry>), per test mask type (every row that
+    type, masked:<type>) and per fit (the training masks worn that way, masked@<fit>); cached. Report order."""
     def masked(cfg):
         return mask_dataset(test, cfg, workers or None, cache_dir, landmarks=landmarks).images
-    out = {C.geometry_condition(g): masked(replace(mcfg, geometry=g)) for g in geometries}
+    out = {C.HELD_OUT: masked(held_out)} if held_out else {}
+    out.update({C.geometry_condition(g): masked(replace(mcfg, geometry=g)) for g in geometries})
     out.update({C.type_condition(mt): masked(replace(mcfg, mask_types=(mt,))) for mt in test_mask_types})
     out.update({C.fit_condition(f): masked(replace(mcfg, fit=f)) for f in fits})
+    if held_out:
+        out.update({C.held_out_condition(f): masked(replace(held_out, fit=f)) for f in fits})
     return out
 
 
 def private_conditions(test: FERData, mcfg: MaskConfig, test_mask_types, geometries, workers: int = 0,
-                       cache_dir: str | None = None, fits=()) -> tuple[dict[str, np.ndarray], MaskedSet]:
+                       cache_dir: str | None = None, fits=(),
+                       held_out: MaskConfig | None = None) -> tuple[dict[str, np.ndarray], MaskedSet]:
     """Every FER2013 test condition of a run on its test rows alone ({condition: (M, 48, 48) uint8}, in
     report order), and the `masked` condition's MaskedSet. A row's mask depends only on the seed, its row id
     and its pixels, so these are the pixels a run masks on all rows (scoring needs no Training rows)."""
     points, status = find_landmarks(test, mcfg.landmarks, workers or None, cache_dir)
     masked = mask_dataset(test, mcfg, workers or None, cache_dir, landmarks=(points, status))
     images = {C.CLEAN: test.images, C.MASKED: masked.images}
-    images.update(mask_conditions(test, mcfg, test_mask_types, geometries, workers, cache_dir, (points, status), fits))
+    images.update(mask_conditions(test, mcfg, test_mask_types, geometries, workers, cache_dir, (points, status), fits,
+                                  held_out))
     return images, masked
 
 
@@ -160,12 +184,15 @@ def make_masks(cfg: RunConfig, fer: FERData) -> Masks:
     landmarks); all of it cached."""
     workers = cfg.workers or None
     mcfg = cfg.mask_config
-    print(f"[2/5] masking {len(fer)} rows (types: {', '.join(cfg.train_mask_types)})", flush=True)
+    held = cfg.held_out_config
+    print(f"[2/5] masking {len(fer)} rows ({cfg.train_mask_family} family, {cfg.train_mask_appearance} appearance, "
+          f"types: {', '.join(cfg.train_mask_types)}; held out: {held.family if held else 'none'})", flush=True)
     points, status = find_landmarks(fer, mcfg.landmarks, workers, cfg.cache_dir)
     masked_set = mask_dataset(fer, mcfg, workers, cfg.cache_dir, landmarks=(points, status))
     private = fer.usage == USAGES.index("PrivateTest")
     per_condition = mask_conditions(fer.take(private), mcfg, cfg.test_mask_types, cfg.test_mask_geometries,
-                                    cfg.workers, cfg.cache_dir, (points[private], status[private]), cfg.test_mask_fits)
+                                    cfg.workers, cfg.cache_dir, (points[private], status[private]), cfg.test_mask_fits,
+                                    cfg.held_out_config)
     return Masks(masked_set, per_condition, points)
 
 
@@ -198,9 +225,21 @@ def mask_stage(cfg: RunConfig, fer: FERData, masks: Masks, out: Path) -> tuple[d
     return split, images, test
 
 
-def train_stage(cfg: RunConfig, split: dict, out: Path, todo: list[str], prints: dict, timer: Timer) -> dict:
+def occluder_heights(cfg: RunConfig, variant: str, fer: FERData, points: np.ndarray, usage: str) -> np.ndarray | None:
+    """Where a variant's training rows get their lower-face occluders (`training.occlusion`), in the order
+    `train_stage` concatenates them: the masked rows' nose-bridge heights, NaN for clean rows (never occluded);
+    None without occlusion (cfg.train_occlusion 0, or a variant that sees no masks)."""
+    if not (cfg.train_occlusion and C.uses_masks(variant)):
+        return None
+    heights = occluder_tops(points[fer.usage == USAGES.index(usage)])
+    return np.concatenate([heights if s == C.MASKED else np.full_like(heights, np.nan) for s in C.sources(variant)])
+
+
+def train_stage(cfg: RunConfig, split: dict, out: Path, todo: list[str], prints: dict, timer: Timer,
+                occluders=lambda variant: None) -> dict:
     """Trains the variants in `todo` (clean first: the others may start from it and learn from its
-    predictions, see `transfer`) and loads the finished ones; returns {variant: keras.Model}."""
+    predictions, see `transfer`) and loads the finished ones; returns {variant: keras.Model}. occluders(variant):
+    `occluder_heights` of its training rows, or None."""
     models = {}
     order = training_order(cfg.variants)
     for i, variant in enumerate(order):
@@ -225,8 +264,10 @@ def train_stage(cfg: RunConfig, split: dict, out: Path, todo: list[str], prints:
             if before is not None and before != prints[variant]:  # --overwrite: start afresh
                 shutil.rmtree(vdir)
             atomic_json(vdir / "fingerprint.json", {"fingerprint": prints[variant]})
+            tops = occluders(variant)
             model = train_model(train, val, cfg.train, vdir, verbose=2 if cfg.verbose else 1, init=init,
-                                teacher=teacher, transfer=cfg.transfer)
+                                teacher=teacher, transfer=cfg.transfer, occlusion=cfg.train_occlusion if tops is not None
+                                else 0.0, tops=tops)
             with atomic_path(vdir / "model.keras") as tmp:
                 model.save(tmp)
             (vdir / "best.keras").unlink(missing_ok=True)
@@ -277,7 +318,8 @@ def run(cfg: RunConfig, command: str = "", prepared: Prepared | None = None) -> 
     with timer.stage("masking"):
         masks = prepared.masks if prepared else make_masks(cfg, fer)
         split, images, test = mask_stage(cfg, fer, masks, out)
-    models = train_stage(cfg, split, out, todo, prints, timer)
+    models = train_stage(cfg, split, out, todo, prints, timer,
+                         lambda v: occluder_heights(cfg, v, fer, masks.points, "Training"))
     majority = int(np.bincount(split[(C.CLEAN, "Training")].labels, minlength=N_CLASSES).argmax())
     with timer.stage("evaluate"):
         results = evaluate_stage(cfg, models, images, test, majority, test_sets, out)
@@ -288,6 +330,7 @@ def run(cfg: RunConfig, command: str = "", prepared: Prepared | None = None) -> 
                "test_rows": len(test), "emotions": list(EMOTIONS), "conditions": list(images),
                "majority_class": EMOTIONS[majority], "test_sets": {ts.name: ts.summary() for ts, _ in test_sets}, "outline_probe": probe,
                "mask_geometry": {"train": cfg.train_mask_geometry, "test": list(cfg.test_mask_geometries)},
+               "mask_family": family_summary(cfg.mask_config, cfg.held_out_config, results),
                "mask_fit": {"train": cfg.train_mask_fit, "test": list(cfg.test_mask_fits),
                             "mean": fit_means(results, cfg.test_mask_fits)}}
     config.update(finished=datetime.now().isoformat(timespec="seconds"), durations=timer.durations,

@@ -54,6 +54,8 @@ def fingerprint(cfg: RunConfig, variant: str, dataset_sha256: str) -> dict:
           "versions": {n: v for n in MODEL_LIBRARIES if (v := _version(n))}}
     if C.uses_masks(variant):
         fp["train_masks"] = {**cfg.mask_config.identity(), "masking_version": MASK_VERSION}
+        if cfg.train_occlusion:  # left out at 0, so runs made before it existed keep their fingerprint
+            fp["train_masks"]["occlusion"] = cfg.train_occlusion
         method = method_of(cfg, variant)
         fp["transfer"] = asdict(cfg.transfer) if method != "scratch" else {"method": "scratch"}
         if method != "scratch":  # the clean model it starts from (and learns from) is part of it

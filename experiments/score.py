@@ -35,6 +35,12 @@ def parse_args(argv: list[str] | None) -> ScoreConfig:
     p.add_argument("--test-mask-geometry", default="rigid", help="comma-separated geometries: one condition each")
     p.add_argument("--test-mask-fits", default="chin,mouth,nose,high", help="comma-separated fits: one condition "
                    "each, masked@<fit> (default all four)")
+    p.add_argument("--mask-family", default="template", help="the masked condition's family: template (default, "
+                   "what a default run trains on) or surface")
+    p.add_argument("--mask-appearance", default="random", help="the masked condition's look (template family): "
+                   "random (default, as a default run trains with) or fixed")
+    p.add_argument("--test-mask-families", default="template,surface", help="comma-separated families; one other "
+                   "than --mask-family gives masked:held-out (default both)")
     p.add_argument("--seed", type=int, default=0, help="the masks' seed")
     p.add_argument("--workers", type=int, default=0, help="masking processes (default: one per core)")
     p.add_argument("--cache-dir", help="parsed data, landmarks and masks (default: the user cache folder)")
@@ -48,7 +54,8 @@ def parse_args(argv: list[str] | None) -> ScoreConfig:
     return build_or_exit(p, lambda: ScoreConfig(
         cards=tuple(a.cards), data=data, out=a.out, defaults=card_defaults(a), mask_types=comma_list(a.mask_types),
         mask_seed=a.seed, test_mask_types=comma_list(a.test_mask_types), test_mask_geometries=comma_list(a.test_mask_geometry),
-        test_mask_fits=comma_list(a.test_mask_fits), test_data=parse_test_data(a.test_data), workers=a.workers, cache_dir=a.cache_dir, report=not a.no_report),
+        test_mask_fits=comma_list(a.test_mask_fits), mask_family=a.mask_family, mask_appearance=a.mask_appearance,
+        test_mask_families=comma_list(a.test_mask_families), test_data=parse_test_data(a.test_data), workers=a.workers, cache_dir=a.cache_dir, report=not a.no_report),
         OPTIONS)
 
 

@@ -7,10 +7,10 @@ if not hasattr(datasets, "FERData"):
                      "install maskfer in a virtual environment of its own (README: set-up)")
 
 from .landmarks import STATUSES, LandmarkConfig, LandmarkFinder, eye_centres, interocular
-from .pipeline import MaskConfig, MaskedSet, find_landmarks, mask_dataset, mask_key
+from .pipeline import APPEARANCES, FAMILIES, MaskConfig, MaskedSet, find_landmarks, mask_dataset, mask_key
 from .placement import FITS, GEOMETRIES, anchors, apply_mask, mask_alpha
 from .templates import COLORS, MASK_TYPES, TEXTURES, MaskSpec
 
-__all__ = ["STATUSES", "LandmarkConfig", "LandmarkFinder", "eye_centres", "interocular", "MaskConfig", "MaskedSet",
+__all__ = ["APPEARANCES", "FAMILIES", "STATUSES", "LandmarkConfig", "LandmarkFinder", "eye_centres", "interocular", "MaskConfig", "MaskedSet",
            "find_landmarks", "mask_dataset", "mask_key", "FITS", "GEOMETRIES", "anchors", "apply_mask", "mask_alpha", "COLORS", "MASK_TYPES", "TEXTURES",
            "MaskSpec"]

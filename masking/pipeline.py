@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from datasets import FERData
@@ -20,9 +21,16 @@ from datasets.engine import Engine, map_chunks
 
 from .landmarks import FER_LOW_EYE_Y, STATUSES, LandmarkConfig, LandmarkFinder
 from .placement import FITS, GEOMETRIES, apply_mask
+from .surface import apply_surface
 from .templates import COLORS, MASK_TYPES, TEXTURES, MaskSpec
 
 CACHE_VERSION = 2  # 2: CNN detector, plausibility check, masks kept below the eyes
+# Two families of masks that share no appearance code: "template" (`templates` + `placement`: a flat drawn template
+# warped by a homography) and "surface" (`surface`: a shaded curved sheet over the landmarks). A model trained on
+# one is scored on the other too: masks it never saw (the run's `masked:held-out` conditions).
+FAMILIES = ("template", "surface")
+APPEARANCES = ("fixed", "random")
+DRAWN = 255  # the colour index of a row whose colour was drawn at random (not one of COLORS)
 
 
 @dataclass(frozen=True)
@@ -31,7 +39,10 @@ class MaskConfig:
     texture from `textures` (an empty tuple means each type's own default), seeded by (seed, row id).
     geometry: "landmark" (the mask follows the jaw) or "rigid" (placed by the eyes and nose bridge only,
     sized for an open mouth; see `placement.rigid_anchors`). fit: how the mask is worn, `placement.FITS`
-    ("nose", the default: over the nose; "chin", "mouth", "high")."""
+    ("nose", the default: over the nose; "chin", "mouth", "high"). family: "template" or "surface" (`FAMILIES`).
+    appearance (template family): "fixed" (each type's colour and texture, or those of `colors`/`textures`) or
+    "random" (per row: a colour over the whole grey range, black included, a texture and an edge softness); the
+    surface family always draws its appearance per row."""
 
     mask_types: tuple[str, ...] = MASK_TYPES
     colors: tuple[str, ...] = ()
@@ -40,6 +51,8 @@ class MaskConfig:
     landmarks: LandmarkConfig = field(default_factory=LandmarkConfig)
     geometry: str = "landmark"
     fit: str = "nose"
+    family: str = "template"
+    appearance: str = "fixed"
 
     def __post_init__(self):
         for name, values, allowed in (("mask_types", self.mask_types, MASK_TYPES), ("colors", self.colors, COLORS),
@@ -49,6 +62,8 @@ class MaskConfig:
         check(len(self.mask_types) > 0, "mask_types", f"needs at least one of {', '.join(MASK_TYPES)}")
         check_choice(self.geometry, GEOMETRIES, "geometry")
         check_choice(self.fit, FITS, "fit")
+        check_choice(self.family, FAMILIES, "family")
+        check_choice(self.appearance, APPEARANCES, "appearance")
 
     def identity(self) -> dict:
         """What the masks depend on, for cache keys and fingerprints. The default geometry and fit are left
@@ -59,6 +74,10 @@ class MaskConfig:
             del out["geometry"]
         if self.fit == "nose":
             del out["fit"]
+        if self.family == "template":
+            del out["family"]
+        if self.appearance == "fixed":
+            del out["appearance"]
         return out
 
     def spec_for(self, row: int) -> MaskSpec:
@@ -66,7 +85,16 @@ class MaskConfig:
         kind = self.mask_types[rng.integers(len(self.mask_types))]
         color = self.colors[rng.integers(len(self.colors))] if self.colors else ""
         texture = self.textures[rng.integers(len(self.textures))] if self.textures else ""
+        if self.appearance == "random" and self.family == "template":  # drawn after the fixed draws: same types
+            hsv = np.uint8([[[rng.integers(0, 180), rng.integers(0, 150), rng.integers(12, 246)]]])
+            rgb = tuple(int(c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
+            return MaskSpec(kind, "", TEXTURES[rng.integers(len(TEXTURES))], rgb, float(rng.uniform(0.5, 4.0))
+                            ).resolved()
         return MaskSpec(kind, color, texture).resolved()
+
+    def surface_rng(self, row: int) -> np.random.Generator:
+        """The generator of a surface-family row's appearance (its type comes from `spec_for`)."""
+        return np.random.default_rng([self.seed, int(row), 1])
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,8 +102,9 @@ class MaskedSet:
     """Masked images and per-row metadata, aligned with the FERData they came from.
 
     images (N, 48, 48) uint8; rows (N,) int64; status (N,) uint8 into STATUSES; mask_type (N,) uint8
-    into MASK_TYPES; color (N,) uint8 into COLORS; texture (N,) uint8 into TEXTURES;
-    coverage (N,) float32, the fraction of the lower face the mask covers."""
+    into MASK_TYPES; color (N,) uint8 into COLORS (DRAWN: drawn at random); texture (N,) uint8 into TEXTURES;
+    coverage (N,) float32, the fraction of the lower face the mask covers; shade (N,) uint8, the mean grey level
+    of the mask's pixels; family (N,) uint8 into FAMILIES."""
 
     images: np.ndarray
     rows: np.ndarray
@@ -84,6 +113,8 @@ class MaskedSet:
     color: np.ndarray
     texture: np.ndarray
     coverage: np.ndarray
+    shade: np.ndarray
+    family: np.ndarray
 
     def as_fer(self, fer: FERData, identity: str = "") -> FERData:
         """The same rows as `fer` with masked pixels. Its `source_hash` names the masked content (the clean
@@ -142,13 +173,23 @@ def eye_clearance(status: int, height: int) -> tuple[float, float | None]:
 def _mask_chunk(args):
     images, points, status, rows, config = args
     out = np.empty_like(images)
-    meta = np.empty((len(images), 3), np.uint8)
+    meta = np.empty((len(images), 5), np.uint8)  # type, colour, texture, shade, family
     coverage = np.empty(len(images), np.float32)
+    family = FAMILIES.index(config.family)
     for i in range(len(images)):
         spec = config.spec_for(rows[i])
-        out[i], coverage[i] = apply_mask(images[i], points[i], spec, *eye_clearance(status[i], images[i].shape[0]),
-                                         geometry=config.geometry, fit=config.fit)
-        meta[i] = (MASK_TYPES.index(spec.mask_type), list(COLORS).index(spec.color), TEXTURES.index(spec.texture))
+        clearance = eye_clearance(status[i], images[i].shape[0])
+        if config.family == "surface":
+            out[i], coverage[i], shade = apply_surface(images[i], points[i], spec.mask_type,
+                                                       config.surface_rng(rows[i]), *clearance, fit=config.fit)
+            meta[i] = (MASK_TYPES.index(spec.mask_type), DRAWN, TEXTURES.index("none"), shade, family)
+            continue
+        out[i], coverage[i] = apply_mask(images[i], points[i], spec, *clearance, geometry=config.geometry,
+                                         fit=config.fit)
+        drawn = np.abs(out[i].astype(np.int16) - images[i]) > 2
+        shade = int(out[i][drawn].mean()) if drawn.any() else 0
+        color = DRAWN if spec.rgb else list(COLORS).index(spec.color)
+        meta[i] = (MASK_TYPES.index(spec.mask_type), color, TEXTURES.index(spec.texture), shade, family)
     return out, meta, coverage
 
 
@@ -196,19 +237,19 @@ def mask_dataset(fer: FERData, config: MaskConfig = MaskConfig(), workers: int |
     `find_landmarks`), so they are not searched again."""
     path = Path(cache_dir or default_cache_dir()) / f"masked-{mask_key(fer, config)}-v{CACHE_VERSION}.npz"
     cached = load_npz(path) if use_cache else None
-    if cached is not None and np.array_equal(cached["rows"], fer.rows):
+    if cached is not None and "family" in cached and np.array_equal(cached["rows"], fer.rows):
         return MaskedSet(**cached)
     if landmarks is not None and len(landmarks[0]) != len(fer):
         raise ValueError(f"landmarks for {len(landmarks[0])} rows given for {len(fer)} rows")
     points, status = landmarks or find_landmarks(fer, config.landmarks, workers, cache_dir, use_cache, engine)
     tasks = [(fer.images[s], points[s], status[s], fer.rows[s], config) for s in _chunks(len(fer))]
     parts = map_chunks(_mask_chunk, tasks, _rows, _engine(workers, engine), "masks", total=len(fer))
-    meta = np.concatenate([m for _, m, _ in parts]) if parts else np.empty((0, 3), np.uint8)
+    meta = np.concatenate([m for _, m, _ in parts]) if parts else np.empty((0, 5), np.uint8)
     result = MaskedSet(
         images=np.concatenate([o for o, _, _ in parts]) if parts else fer.images.copy(),
         rows=fer.rows.copy(), status=status, mask_type=meta[:, 0], color=meta[:, 1], texture=meta[:, 2],
-        coverage=np.concatenate([c for _, _, c in parts]) if parts else np.empty(0, np.float32))
+        coverage=np.concatenate([c for _, _, c in parts]) if parts else np.empty(0, np.float32),
+        shade=meta[:, 3], family=meta[:, 4])
     if use_cache:
-        atomic_save_npz(path, **{k: getattr(result, k) for k in
-                                 ("images", "rows", "status", "mask_type", "color", "texture", "coverage")})
+        atomic_save_npz(path, **{k: getattr(result, k) for k in MaskedSet.__dataclass_fields__})
     return result

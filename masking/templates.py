@@ -35,6 +35,8 @@ class MaskSpec:
     mask_type: str = "surgical"
     color: str = ""
     texture: str = ""
+    rgb: tuple[int, int, int] | None = None  # a drawn colour (random appearance): replaces the named one
+    softness: float = 1.0                    # the edge's blur, as a multiple of the usual
 
     def resolved(self) -> "MaskSpec":
         if self.mask_type not in MASK_TYPES:
@@ -45,7 +47,7 @@ class MaskSpec:
             raise ValueError(f"unknown mask colour {color!r}; expected one of {', '.join(COLORS)}")
         if texture not in TEXTURES:
             raise ValueError(f"unknown mask texture {texture!r}; expected one of {', '.join(TEXTURES)}")
-        return MaskSpec(self.mask_type, color, texture)
+        return MaskSpec(self.mask_type, color, texture, self.rgb, self.softness)
 
 
 def _outline(mask_type: str) -> np.ndarray:
@@ -91,7 +93,7 @@ def render(spec: MaskSpec, width: int) -> tuple[np.ndarray, np.ndarray]:
     outline = _outline(spec.mask_type) * np.array([w, h], dtype=np.float32)
     alpha = np.zeros((h, w), np.float32)
     cv2.fillPoly(alpha, [np.round(outline * 16).astype(np.int32)], 1.0, cv2.LINE_AA, shift=4)
-    soft = max(0.6, 0.012 * w)  # soft edge, not a hard cut-out
+    soft = max(0.6, 0.012 * w) * spec.softness  # soft edge, not a hard cut-out
     alpha = cv2.GaussianBlur(alpha, (0, 0), soft)
     shade = np.ones((h, w), np.float32)
     ys = np.linspace(0, 1, h, dtype=np.float32)[:, None]
@@ -111,7 +113,7 @@ def render(spec: MaskSpec, width: int) -> tuple[np.ndarray, np.ndarray]:
         inner = (outline - [w / 2, h / 2]) * 0.9 + [w / 2, h / 2]
         cv2.polylines(lines, [np.round(inner).astype(np.int32)], True, 0.14, thick, cv2.LINE_AA)
     pattern = _texture(spec.texture, h, w, seed=zlib.crc32(f"{spec.mask_type}/{spec.color}".encode()))
-    rgb = np.asarray(COLORS[spec.color], np.float32)[None, None, :] * (shade * pattern * (1 - lines))[..., None]
+    rgb = np.asarray(spec.rgb or COLORS[spec.color], np.float32)[None, None, :] * (shade * pattern * (1 - lines))[..., None]
     return np.clip(rgb, 0, 255), alpha
 
 

@@ -32,8 +32,17 @@ def test_smoke_run_writes_the_whole_run_folder(smoke_run):
     metrics = json.loads((smoke_run / "metrics.json").read_text())
     cells = {(r["train"], r["test"]) for r in metrics["results"]}
     tests = {"clean", "masked", "masked:rigid", "masked:surgical", "masked:n95", "masked:kn95", "masked:cloth",
-             "masked@chin", "masked@mouth", "masked@nose", "masked@high"}
+             "masked@chin", "masked@mouth", "masked@nose", "masked@high", "masked:held-out",
+             "masked:held-out@chin", "masked:held-out@mouth", "masked:held-out@nose", "masked:held-out@high"}
     assert cells == {(t, s) for t in ("majority", "clean", "masked") for s in tests}
+    family = metrics["mask_family"]  # trained on the template family, the surface family held out
+    assert (family["train"], family["appearance"], family["held_out"]) == ("template", "random", "surface")
+    acc = {(r["train"], r["test"]): r["accuracy"] for r in metrics["results"]}
+    for model in ("clean", "masked"):
+        gap = family["gap"][model]
+        assert gap["loss"] == pytest.approx(acc[(model, "masked")] - acc[(model, "masked:held-out")])
+    held = {r["train"]: r["accuracy"] for r in metrics["results"] if r["test"] == "masked:held-out@nose"}
+    assert held == {r["train"]: r["accuracy"] for r in metrics["results"] if r["test"] == "masked:held-out"}
     for r in metrics["results"]:
         assert 0 <= r["accuracy"] <= 1 and 0 <= r["macro_f1"] <= 1
         assert np.array(r["confusion"]).sum() == metrics["test_rows"]
@@ -159,7 +168,7 @@ def test_mixed_trains_on_both_copies_of_each_row(synth_csv, tmp_path, shared_cac
     n = len(fer)
     assert len(train) == 2 * n and np.array_equal(train.rows[:n], train.rows[n:])
     np.testing.assert_array_equal(train.images[:n], fer.images)
-    masked = mask_dataset(fer, MaskConfig(), workers=1, cache_dir=shared_cache).images
+    masked = mask_dataset(fer, MaskConfig(appearance="random"), workers=1, cache_dir=shared_cache).images
     np.testing.assert_array_equal(train.images[n:], masked)
     assert (train.images[n:] != train.images[:n]).reshape(n, -1).any(1).all(), "every second copy is masked"
     assert len(val) % 2 == 0 and np.array_equal(val.rows[:len(val) // 2], val.rows[len(val) // 2:])

@@ -18,14 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from datasets import EMOTIONS, N_CLASSES, USAGES, FERData
-from datasets.checks import check
-from masking import FITS, MASK_TYPES, MaskConfig
+from datasets.checks import check, check_choice
+from masking import APPEARANCES, FAMILIES, FITS, MASK_TYPES, MaskConfig
 
 from .. import conditions as C
-from ..config import check_test_data, mask_config, recorded_mask_config
+from ..config import check_test_data, held_out_config, mask_config, recorded_held_out_config, recorded_mask_config
 from ..evaluation.scoring import evaluate_models, scorers
 from ..evaluation.testsets import save_set_conditions
-from ..pipeline import fit_means, load_rows, load_sets, masking_summary, private_conditions
+from ..pipeline import family_summary, fit_means, load_rows, load_sets, masking_summary, private_conditions
 from ..provenance import versions
 from ..runfolder import RunError, Timer, atomic_json, check_writable, read_json, read_predictions, save_samples
 from ..training.precision import cpu_model
@@ -50,6 +50,9 @@ class ScoreConfig:
     test_mask_types: tuple[str, ...] = MASK_TYPES
     test_mask_geometries: tuple[str, ...] = ("rigid",)
     test_mask_fits: tuple[str, ...] = FITS
+    mask_family: str = "template"
+    mask_appearance: str = "random"
+    test_mask_families: tuple[str, ...] = FAMILIES
     test_data: tuple[tuple[str, str], ...] = ()
     workers: int = 0
     cache_dir: str | None = None
@@ -64,11 +67,21 @@ class ScoreConfig:
             MaskConfig(geometry=g)
         for f in self.test_mask_fits:
             MaskConfig(fit=f)
+        check_choice(self.mask_family, FAMILIES, "mask_family")
+        check_choice(self.mask_appearance, APPEARANCES, "mask_appearance")
+        for f in self.test_mask_families:
+            check_choice(f, FAMILIES, "test_mask_families")
         check_test_data(self.test_data)
 
     @property
     def mask_config(self) -> MaskConfig:
-        return mask_config(self.mask_types, self.mask_seed)
+        """The `masked` condition's masks: those a default run trains on."""
+        return mask_config(self.mask_types, self.mask_seed, family=self.mask_family, appearance=self.mask_appearance)
+
+    @property
+    def held_out_config(self) -> MaskConfig | None:
+        """The masked:held-out conditions' masks: the other family."""
+        return held_out_config(self.mask_config, self.test_mask_families)
 
 
 def open_models(specs, defaults: CardDefaults = CardDefaults(), taken: tuple[str, ...] = ()) -> list[OutsideModel]:
@@ -145,7 +158,7 @@ def score_run(cfg: ScoreConfig, command: str = "") -> Path:
         raise RunError(f"--data {cfg.data}: no PrivateTest rows to score on")
     with timer.stage("masking"):
         images, masked = private_conditions(test, cfg.mask_config, cfg.test_mask_types, cfg.test_mask_geometries,
-                                            cfg.workers, cfg.cache_dir, cfg.test_mask_fits)
+                                            cfg.workers, cfg.cache_dir, cfg.test_mask_fits, cfg.held_out_config)
         atomic_json(out / "masking.json", masking_summary(test, masked))
         save_samples(out, test, images[C.MASKED], {f: images[C.fit_condition(f)] for f in cfg.test_mask_fits})
     majority = _majority(fer)
@@ -157,7 +170,9 @@ def score_run(cfg: ScoreConfig, command: str = "") -> Path:
             save_set_conditions(out, ts, conds)
     guard(results, [m.name for m in models])
     config = {"command": command, "kind": "score", "config": {**asdict(cfg), "variants": [],
-                                                              "train_mask_types": list(cfg.mask_types)},
+                                                              "train_mask_types": list(cfg.mask_types),
+                                                              "train_mask_family": cfg.mask_family,
+                                                              "train_mask_appearance": cfg.mask_appearance},
               "data": cfg.data, "dataset_sha256": fer.source_hash, "versions": versions(), "cpu": cpu_model(),
               "outside_models": {m.name: m.record() for m in models},
               "finished": datetime.now().isoformat(timespec="seconds"), "durations": timer.durations}
@@ -165,6 +180,7 @@ def score_run(cfg: ScoreConfig, command: str = "") -> Path:
                "test_rows": len(test), "emotions": list(EMOTIONS), "conditions": list(images),
                "majority_class": EMOTIONS[majority], "test_sets": {ts.name: ts.summary() for ts, _ in test_sets},
                "mask_geometry": {"train": "landmark", "test": list(cfg.test_mask_geometries)},
+               "mask_family": family_summary(cfg.mask_config, cfg.held_out_config, results),
                "mask_fit": {"train": "nose", "test": list(cfg.test_mask_fits),
                             "mean": fit_means(results, cfg.test_mask_fits)}}
     atomic_json(out / "config.json", config)
@@ -193,7 +209,7 @@ def add_models(run_dir: Path, specs, defaults: CardDefaults = CardDefaults(), wo
     mcfg = recorded_mask_config(cfg)
     images, _ = private_conditions(test, mcfg, cfg.get("test_mask_types", MASK_TYPES),
                                    cfg.get("test_mask_geometries", []), workers, cache_dir or cfg.get("cache_dir"),
-                                   cfg.get("test_mask_fits", []))
+                                   cfg.get("test_mask_fits", []), recorded_held_out_config(cfg))
     paired = read_predictions(run_dir / "predictions" / f"{C.BASELINE}__{C.CLEAN}.csv")[0]
     if not np.array_equal(paired, test.rows):
         raise RunError(f"{run_dir}: its PrivateTest rows differ from {data}'s: the models could not be paired")

@@ -13,6 +13,7 @@ from datasets import N_CLASSES, SIDE
 
 from ..backend import keras, tf
 from .config import AugmentConfig
+from .occlusion import occlude
 
 layers = keras.layers
 
@@ -52,14 +53,23 @@ def centre_crop(x, crop: int):
 
 def train_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
                   augment: AugmentConfig | None, weights: np.ndarray | None = None, crop: int = SIDE,
-                  teacher: np.ndarray | None = None) -> tf.data.Dataset:
+                  teacher: np.ndarray | None = None, occlusion: float = 0.0,
+                  tops: np.ndarray | None = None) -> tf.data.Dataset:
     """Shuffled (reshuffled each epoch), augmented batches, randomly cropped to `crop`.
 
     images (N, 48, 48) uint8, labels (N,) int. Yields (x (B, crop, crop, 1) float32 0..255, y) and, with
     `weights` (7,), per-row sample weights. y is (B, 7) one-hot, or with `teacher` (N, 7) float32 (a teacher's
     probabilities for each row) (B, 14): the one-hot label, then that row's teacher probabilities.
+    occlusion, tops: with occlusion > 0, that share of the rows gets a random lower-face occluder each epoch
+    (`occlusion.occlude`), its top edge around tops (N,) float32 (NaN: a row never occluded), before the
+    geometric augmentation.
     """
     extra = (teacher.astype(np.float32),) if teacher is not None else ()
+    if occlusion:
+        if tops is None or len(tops) != len(labels):
+            raise ValueError("occlusion needs one occluder height (tops) per training row")
+        extra += (tops.astype(np.float32),)
+        gen = tf.random.Generator.from_seed(seed + 5)
     if teacher is not None and len(teacher) != len(labels):
         raise ValueError(f"teacher has {len(teacher)} rows for {len(labels)} images")
     ds = tf.data.Dataset.from_tensor_slices((images[..., None], labels.astype(np.int32)) + extra)
@@ -70,8 +80,11 @@ def train_dataset(images: np.ndarray, labels: np.ndarray, batch_size: int, seed:
                                   seed=seed + 4) if augment.erasing else None)
     table = tf.constant(weights) if weights is not None else None
 
-    def prepare(x, y, *soft):
+    def prepare(x, y, *rest):
+        soft = rest[:1] if teacher is not None else ()
         x = tf.cast(x, tf.float32)
+        if occlusion:
+            x = occlude(x, rest[-1], gen, occlusion)
         for layer in aug:
             x = layer(x, training=True)
         x = centre_crop(tf.clip_by_value(x, 0.0, 255.0), crop)

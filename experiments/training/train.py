@@ -189,13 +189,16 @@ def _in_float32(backbone: keras.Model, cfg: TrainConfig) -> keras.Model:
 
 def train_model(train: FERData, val: FERData, cfg: TrainConfig, out_dir: str | Path, verbose: int = 1, *,
                 init: keras.Model | None = None, teacher: np.ndarray | None = None,
-                transfer: TransferConfig | None = None) -> keras.Model:
+                transfer: TransferConfig | None = None, occlusion: float = 0.0,
+                tops: np.ndarray | None = None) -> keras.Model:
     """Train on `train`, validate on `val`, write into `out_dir`; return the saved model: the best-validation
     backbone in float32, wrapped with the recipe's test-time views (`models.with_views`).
 
     init: a saved model (from `with_views`) whose backbone weights to start from; the schedule is then
     transfer.epochs at peak rate transfer.learning_rate. teacher: (len(train), 7) float32, a teacher's
     probabilities for each training row, distilled with transfer.alpha and transfer.temperature.
+    occlusion, tops: random lower-face occluders on that share of the rows each epoch, placed by tops (len(train),)
+    float32 (NaN: never; `data.train_dataset`).
     Files: best.keras (the best backbone by centre-crop validation accuracy), history.csv (per epoch: loss,
     accuracy, val_loss, val_accuracy, learning_rate), backup/ (deleted when training completes),
     train.json (summary). Rerunning with the same out_dir after an interruption resumes from the last
@@ -211,7 +214,7 @@ def train_model(train: FERData, val: FERData, cfg: TrainConfig, out_dir: str | P
     keras.utils.set_random_seed(cfg.seed)  # same initial weights for every variant
     weights = class_weights(train.labels) if cfg.class_weights else None
     ds_train = train_dataset(train.images, train.labels, cfg.batch_size, cfg.seed, cfg.augment, weights, cfg.crop,
-                             teacher)
+                             teacher, occlusion, tops)
     val_x = stats_sample(val.images, cfg.crop, rows=len(val))
     steps = math.ceil(len(train) / cfg.batch_size)
     with _strategy().scope():
@@ -253,5 +256,6 @@ def train_model(train: FERData, val: FERData, cfg: TrainConfig, out_dir: str | P
         "val_accuracy_saved_model": val_views, "views": cfg.views,
         "start": "clean model" if init is not None else "random weights",
         "distilled": None if teacher is None else {"alpha": transfer.alpha, "temperature": transfer.temperature},
+        "occlusion": occlusion,
     })
     return saved

@@ -1,0 +1,142 @@
+"""Two families of masks (template, surface), random appearance, lower-face occluders and the held-out conditions:
+each family covers what each fit claims on real faces and keeps the eyes clear, both keep every row and its mask
+type, appearance spans the grey range, occluders touch only the rows and the region they should."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+from datasets import load_fer2013
+from experiments import conditions as C
+from experiments.config import RunConfig, held_out_config
+from masking import FAMILIES, FITS, LandmarkFinder, MaskConfig, mask_dataset, mask_key
+from masking.pipeline import DRAWN
+from masking.surface import surface_layers
+
+MOUTH_LINE, NOSE_TIP, EYES = [51, 57, 62, 66], [30], range(36, 48)
+
+
+@pytest.fixture(scope="module")
+def faces():
+    """(size, landmarks) of real faces: the astronaut and the LFW faces dlib finds on 4x upscaled thumbnails."""
+    finder = LandmarkFinder()
+    img = data.astronaut()
+    out = [(img.shape[:2], finder.photo_landmarks(img)[0][0])]
+    for face in (data.lfw_subset()[:40] * 255).astype(np.uint8):
+        big = cv2.resize(face, (100, 100), interpolation=cv2.INTER_CUBIC)
+        found = finder.photo_landmarks(cv2.copyMakeBorder(big, 50, 50, 50, 50, cv2.BORDER_REPLICATE))
+        if found:
+            out.append(((200, 200), found[0][0]))
+    assert len(out) >= 6
+    return out
+
+
+def _covered(alpha, points, idx):
+    h, w = alpha.shape
+    return np.array([alpha[min(h - 1, int(round(y))), min(w - 1, int(round(x)))] > 0.5 for x, y in points[list(idx)]])
+
+
+@pytest.mark.parametrize("mask_type", ["surgical", "n95", "kn95", "cloth"])
+def test_surface_family_covers_what_each_fit_claims_and_spares_the_eyes(faces, mask_type):
+    for i, ((h, w), pts) in enumerate(faces):
+        a = {fit: surface_layers(pts, mask_type, np.random.default_rng([i, 3]), w, h, fit=fit)[0] for fit in FITS}
+        assert not _covered(a["chin"], pts, range(48, 68)).any(), "chin: the mouth is visible"
+        assert not _covered(a["mouth"], pts, NOSE_TIP).any(), "mouth: the nose tip is free"
+        for fit in ("mouth", "nose", "high"):
+            assert _covered(a[fit], pts, MOUTH_LINE).all(), f"{fit}: the lips are covered"
+        assert _covered(a["nose"], pts, NOSE_TIP).all() and _covered(a["high"], pts, NOSE_TIP).all()
+        for fit in FITS:
+            assert not _covered(a[fit], pts, EYES).any(), f"{fit}: every eye landmark stays clear"
+        area = [float((a[fit] > 0.5).sum()) for fit in FITS]
+        assert area[0] < area[1] < area[2] <= area[3] * 1.02, "each fit covers more than the one below it"
+
+
+def test_families_keep_every_row_and_its_type_and_differ_in_pixels(synth_csv, shared_cache):
+    fer = load_fer2013(synth_csv, cache_dir=shared_cache).split("PrivateTest")
+    sets = {f: mask_dataset(fer, MaskConfig(family=f, appearance="random"), workers=1, cache_dir=shared_cache)
+            for f in FAMILIES}
+    t, s = sets["template"], sets["surface"]
+    assert np.array_equal(t.rows, fer.rows) and np.array_equal(s.rows, fer.rows)
+    assert np.array_equal(t.mask_type, s.mask_type) and np.array_equal(t.status, s.status)
+    assert (t.family == 0).all() and (s.family == 1).all()
+    changed = (s.images != fer.images).reshape(len(fer), -1).any(1)
+    assert changed.mean() > 0.95, "the surface family draws on (almost) every row"
+    assert (t.images != s.images).reshape(len(fer), -1).any(1).all(), "the families look different on every row"
+    assert s.coverage.mean() > 0.4 and t.coverage.mean() > 0.4
+    # the held-out masks are seeded per row: the same rows masked in another order and chunking are the same
+    sub = fer.take(np.arange(len(fer))[::-1] % 2 == 0)
+    again = mask_dataset(sub, MaskConfig(family="surface", appearance="random"), workers=2, use_cache=False)
+    assert np.array_equal(again.images, s.images[np.isin(fer.rows, sub.rows)])
+
+
+def test_random_appearance_spans_the_grey_range_and_fixed_keeps_todays_key(synth_csv, shared_cache):
+    fer = load_fer2013(synth_csv, cache_dir=shared_cache)
+    fixed = mask_dataset(fer, MaskConfig(), workers=1, cache_dir=shared_cache)
+    drawn = mask_dataset(fer, MaskConfig(appearance="random"), workers=1, cache_dir=shared_cache)
+    surface = mask_dataset(fer, MaskConfig(family="surface"), workers=1, cache_dir=shared_cache)
+    assert (drawn.color == DRAWN).all() and not (fixed.color == DRAWN).any()
+    for masked in (drawn, surface):  # black masks and white ones, and everything between
+        assert (masked.shade < 60).mean() > 0.1 and (masked.shade > 180).mean() > 0.1
+        assert np.percentile(masked.shade, 75) - np.percentile(masked.shade, 25) > 50
+    for t in np.unique(fixed.mask_type):  # a fixed look is one colour per type; a drawn one is any colour
+        def iqr(masked):
+            return np.subtract(*np.percentile(masked.shade[masked.mask_type == t], [75, 25]))
+        assert iqr(fixed) < 0.6 * iqr(drawn)
+    assert MaskConfig().identity() == MaskConfig(family="template", appearance="fixed").identity()
+    assert "family" not in MaskConfig().identity() and "appearance" not in MaskConfig().identity()
+    keys = {mask_key(fer, MaskConfig(family=f, appearance=a)) for f in FAMILIES for a in ("fixed", "random")}
+    assert len(keys) == 4
+
+
+def test_held_out_conditions_name_the_other_family():
+    cfg = RunConfig(profile="smoke")
+    assert cfg.mask_config.family == "template" and cfg.held_out_config.family == "surface"
+    assert held_out_config(MaskConfig(family="surface"), FAMILIES).family == "template"
+    assert RunConfig(profile="smoke", test_mask_families=("template",)).held_out_config is None
+    assert C.FAMILIES == FAMILIES
+    assert C.is_held_out("masked:held-out") and C.is_held_out("masked:held-out@chin") and not C.is_held_out("masked")
+    assert C.held_out_fit_of("masked:held-out@chin") == "chin" and C.fit_of("masked:held-out@chin") is None
+    assert C.mask_type_of("masked:held-out") is None and C.mask_type_of("masked:n95") == "n95"
+    conds = C.test_conditions(("n95",), ("rigid",), ("chin",), held_out=True)
+    assert conds == ("clean", "masked", "masked:held-out", "masked:rigid", "masked:n95", "masked@chin",
+                     "masked:held-out@chin")
+
+
+def test_bad_family_options_exit_2_naming_the_option(capsys):
+    from experiments.run import main as run_main
+    for option, value in (("--train-mask-family", "paper"), ("--test-mask-families", "template,paper"),
+                          ("--train-mask-appearance", "shiny"), ("--train-occlusion", "1.5")):
+        with pytest.raises(SystemExit) as e:
+            run_main(["clean", "masked", option, value])
+        assert e.value.code == 2 and option in capsys.readouterr().err
+
+
+def test_occluders_cover_the_lower_face_of_masked_rows_only():
+    from experiments.training.data import train_dataset
+    rng = np.random.default_rng(0)
+    images = rng.integers(90, 110, (64, 48, 48), dtype=np.uint8)
+    labels = np.arange(64) % 7
+    tops = np.where(np.arange(64) % 2 == 0, 30.0, np.nan).astype(np.float32)
+    kw = dict(batch_size=64, seed=3, augment=None, crop=48)
+    plain = next(iter(train_dataset(images, labels, **kw)))[0].numpy()[..., 0]
+    occ = train_dataset(images, labels, occlusion=1.0, tops=tops, **kw)
+    first = next(iter(occ))[0].numpy()[..., 0]
+    again = next(iter(train_dataset(images, labels, occlusion=1.0, tops=tops, **kw)))[0].numpy()[..., 0]
+    assert np.array_equal(first, again), "seeded: the same occluders each run"
+    # the dataset shuffles: find each batch row's source by its pixels
+    order = [int(np.argmin(np.abs(plain - img[None]).reshape(64, -1).sum(1))) for img in images.astype(np.float32)]
+    diff = np.abs(first - plain)
+    for row, pos in enumerate(order):
+        if np.isnan(tops[row]):
+            assert diff[pos].max() == 0, "a clean row never gets an occluder"
+        else:
+            assert diff[pos, :12].max() == 0, "the upper face stays as it was"
+            assert diff[pos, 40:].max() > 0, "the lower face is occluded"
+    lower = [(diff[pos, 40:] > 0).mean() for row, pos in enumerate(order) if not np.isnan(tops[row])]
+    assert np.mean(lower) > 0.6, "occluders cover most of the lower face"
+    levels = [first[pos, 40:].mean() for row, pos in enumerate(order) if not np.isnan(tops[row])]
+    assert max(levels) - min(levels) > 80, "occluders of many intensities"
+    with pytest.raises(ValueError, match="tops"):
+        train_dataset(images, labels, occlusion=0.5, **kw)
