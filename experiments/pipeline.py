@@ -221,7 +221,8 @@ def mask_stage(cfg: RunConfig, fer: FERData, masks: Masks, out: Path) -> tuple[d
     split = {(v, u): d.split(u) for v, d in ((C.CLEAN, fer), (C.MASKED, masked)) for u in USAGES}
     test = split[(C.CLEAN, "PrivateTest")]
     images = {C.CLEAN: test.images, C.MASKED: split[(C.MASKED, "PrivateTest")].images, **masks.per_condition}
-    save_samples(out, test, images[C.MASKED], {f: images[C.fit_condition(f)] for f in cfg.test_mask_fits})
+    save_samples(out, test, images[C.MASKED], {f: images[C.fit_condition(f)] for f in cfg.test_mask_fits},
+                 held_out=images.get(C.HELD_OUT))
     return split, images, test
 
 

@@ -121,12 +121,14 @@ def _load_npz(path: Path) -> dict[str, np.ndarray] | None:
 
 
 def save_samples(run: Path, test: FERData, masked_images: np.ndarray, per_fit: dict | None = None,
-                 per_class: int = 32) -> None:
+                 per_class: int = 32, held_out: np.ndarray | None = None) -> None:
     """RUN/samples.npz: the first `per_class` PrivateTest faces per emotion, clean and masked (report grids
-    and occlusion maps). Keys rows, labels (M,), clean, masked (M, 48, 48) uint8, and fit_<fit> for each of
-    `per_fit` ({fit: all test images masked that way})."""
+    and occlusion maps). Keys rows, labels (M,), clean, masked (M, 48, 48) uint8, fit_<fit> for each of
+    `per_fit` ({fit: all test images masked that way}) and held_out (the held-out family's masks), if given."""
     idx = _first_per_class(test.labels, per_class)
     fits = {f"fit_{k}": v[idx] for k, v in (per_fit or {}).items()}
+    if held_out is not None:
+        fits["held_out"] = held_out[idx]
     with atomic_path(Path(run) / SAMPLES) as tmp:
         np.savez_compressed(tmp, rows=test.rows[idx], labels=test.labels[idx], clean=test.images[idx],
                             masked=masked_images[idx], **fits)

@@ -1,4 +1,9 @@
-"""Build RUN_DIR/report.html from a run folder of `experiments.run` (one self-contained HTML file)."""
+"""Build RUN_DIR/report.html from a run folder (`experiments.run`, `experiments.score`, or a run with outside models
+added by `experiments.evaluate --model`): one self-contained HTML file, read from the folder alone.
+
+The page answers first (`answer`: sentences with intervals and one figure), then goes into the evidence in the
+order a reader asks (`SECTIONS`). A section whose data the folder lacks is left out, and the contents says in one
+line which command adds it."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,11 +17,26 @@ from experiments import conditions as C
 from experiments.runfolder import (HISTORY, load_occlusion, load_samples, predictions_path, read_history,
                                    read_json, read_predictions)
 
-from . import crossdata, figures, fits, robustness
+from . import answer, crossdata, figures, fits, robustness
 from .references import REFERENCES
 from .stats import bootstrap_ci, mcnemar_exact
 
-MAIN_TESTS = C.MAIN_CONDITIONS
+# (id, title, what adds it to a folder that lacks it), in the order a reader asks.
+SECTIONS = (
+    ("answer", "The answer", None),
+    ("models", "Models under masks", "a model scored on clean and masked faces of the same rows"),
+    ("fits", "How the mask is worn", "rerun with --test-mask-fits chin,mouth,nose,high"),
+    ("emotions", "Per emotion", "a model scored on clean and masked faces of the same rows"),
+    ("types", "Per mask type", "rerun with --test-mask-types surgical,n95,kn95,cloth"),
+    ("datasets", "Other datasets", "python -m experiments.evaluate FOLDER --test-data NAME=PATH"),
+    ("saliency", "Where the models look", "the occlusion maps that python -m experiments.run writes for its models"),
+    ("outline", "What the mask's shape gives away", "the outline probe that python -m experiments.run makes"),
+    ("masks", "How the masks were made", "masking.json and samples.npz, which python -m experiments.run and "
+     "python -m experiments.score write"),
+    ("training", "Training", "training curves: only a folder of python -m experiments.run trains models"),
+    ("caveats", "Caveats", None),
+    ("method", "Method and provenance", None),
+)
 
 
 def _read_all_predictions(run: Path, results: list[dict]) -> dict:
@@ -33,9 +53,8 @@ def _pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.2f}"
 
 
-def _matrix(results: list[dict], preds: dict) -> tuple[list[str], list[str], dict]:
-    trains = list(dict.fromkeys(r["train"] for r in results))
-    tests = list(dict.fromkeys(r["test"] for r in results))
+def _cells(results: list[dict], preds: dict) -> dict:
+    """{(train, test): result + its 95% bootstrap intervals ("ci_acc", "ci_f1")}."""
     cells = {}
     for r in results:
         pred = preds.get((r["train"], r["test"]))
@@ -45,7 +64,20 @@ def _matrix(results: list[dict], preds: dict) -> tuple[list[str], list[str], dic
             labels = [EMOTIONS.index(e) for e in r.get("emotions", EMOTIONS)]  # those its macro-F1 averages
             ci_acc, ci_f1 = bootstrap_ci(t, p, "accuracy"), bootstrap_ci(t, p, "macro_f1", labels)
         cells[(r["train"], r["test"])] = {**r, "ci_acc": ci_acc, "ci_f1": ci_f1}
-    return trains, tests, cells
+    return cells
+
+
+def _heat(values: list[float]) -> dict[float, str]:
+    """A background colour per value: light (lowest) to a mid blue (highest); text stays dark and readable."""
+    lo, hi = min(values), max(values)
+    return {v: f"hsl(210, 75%, {96 - 28 * (v - lo) / (hi - lo if hi > lo else 1):.0f}%)" for v in values}
+
+
+def _long_table(cells: dict, trains: list[str], tests: list[str], metric: str) -> dict:
+    """Conditions as rows, models as columns (so that it grows down, not across), heat-coloured."""
+    vals = [cells[(t, s)][metric] for t in trains for s in tests if (t, s) in cells]
+    return {"metric": metric, "trains": trains, "tests": tests, "heat": _heat(vals) if vals else {},
+            "ci": "ci_acc" if metric == "accuracy" else "ci_f1"}
 
 
 def _paired_tests(preds: dict, models: list[str]) -> list[dict]:
@@ -53,44 +85,36 @@ def _paired_tests(preds: dict, models: list[str]) -> list[dict]:
     pairs = [((clean, clean), (clean, masked), "masks on the clean model (clean vs masked test)")]
     for other in (masked, mixed):
         pairs.append(((clean, masked), (other, masked), f"clean vs {other} model, on masked test"))
+        pairs.append(((clean, C.HELD_OUT), (other, C.HELD_OUT), f"clean vs {other} model, on held-out family test"))
+        pairs.append(((other, masked), (other, C.HELD_OUT), f"{other} model: training family vs held-out family"))
         pairs.append(((clean, clean), (other, clean), f"clean vs {other} model, on clean test"))
     pairs.append(((masked, masked), (mixed, masked), "masked vs mixed model, on masked test"))
     out = []
     for a, b, label in pairs:
-        if a[0] not in models or b[0] not in models:
-            continue
         pa, pb = preds.get(a), preds.get(b)
-        if pa is None or pb is None or not np.array_equal(pa[0], pb[0]):
+        if a[0] not in models or b[0] not in models or pa is None or pb is None or not np.array_equal(pa[0], pb[0]):
             continue
         res = mcnemar_exact(pa[1] == pa[2], pb[1] == pb[2])
         out.append({"label": label, "a": f"{a[0]} model on {a[1]} test", "b": f"{b[0]} model on {b[1]} test", **res})
     return out
 
 
-_HOW = {"scratch": "trained from scratch", "clean_init": "started from the clean model's weights",
-        "distill": "started from the clean model's weights and distilled from its predictions on the clean twins"}
-
-
-def _headline(cells: dict, models: list[str], transfer: dict | None = None, geometry: str = "landmark") -> str | None:
-    def acc(t, s):
-        c = cells.get((t, s))
-        return None if c is None else c["accuracy"]
-    cc, cm = acc(C.CLEAN, C.CLEAN), acc(C.CLEAN, C.MASKED)
-    if cc is None or cm is None:
-        return None
-    text = (f"Masks cost the clean model {100 * (cc - cm):.1f} points of accuracy "
-            f"({100 * cc:.1f}% on clean faces, {100 * cm:.1f}% on the same faces masked)")
-    how = transfer or {}
-    masks = " on rigid masks" if geometry == "rigid" else ""
-    wins = [f"{v} training{masks}{' (' + _HOW[how[v]] + ')' if how.get(v) in _HOW else ''} wins back "
-            f"{100 * (acc(v, C.MASKED) - cm):.1f} ({100 * acc(v, C.MASKED):.1f}% on masked faces)"
-            for v in (C.MASKED, C.MIXED) if acc(v, C.MASKED) is not None]
-    return text + ("; mask-aware training: " + "; ".join(wins) if wins else "") + "."
+def _per_emotion(cells: dict, models: list[str]) -> list[dict]:
+    """Per model: a row per emotion with F1 and recall on clean, masked and held-out faces (what it has)."""
+    out = []
+    for m in models:
+        conds = [(label, s) for label, s in (("clean", C.CLEAN), ("masked", C.MASKED), ("held-out", C.HELD_OUT))
+                 if (m, s) in cells]
+        if len(conds) < 2:
+            continue
+        rows = [{"emotion": e, "f1": [cells[(m, s)]["per_class"][e]["f1"] for _, s in conds],
+                 "recall": [cells[(m, s)]["per_class"][e]["recall"] for _, s in conds]} for e in EMOTIONS]
+        out.append({"model": m, "conditions": [label for label, _ in conds], "rows": rows})
+    return out
 
 
 def _outline(metrics: dict, cells: dict, models: list[str]) -> dict | None:
-    """The section "What the mask's shape gives away": the outline probe per geometry, and every model's
-    accuracy on masked faces in each geometry (`masked` is the training geometry's)."""
+    """The outline probe per geometry, and every model's accuracy on masked faces in each geometry."""
     probe = metrics.get("outline_probe")
     if not probe:
         return None
@@ -127,31 +151,58 @@ def _status_table(masking: dict | None) -> dict | None:
     return {"statuses": statuses, "rows": rows}
 
 
-def build_report(run_dir: str | Path) -> Path:
-    """Write RUN_DIR/report.html (atomically) and return its path. Missing pieces are noted, not fatal."""
-    run = Path(run_dir)
+def _family_faces(samples) -> str | None:
+    """Clean PrivateTest faces above the same faces with the training family's and the held-out family's masks."""
+    if samples is None or "held_out" not in samples:
+        return None
+    labels = samples["labels"]
+    idx = [int(i) for k in range(len(EMOTIONS)) for i in np.flatnonzero(labels == k)[:2]]
+    rows = {"clean": samples["clean"][idx], "training family": samples["masked"][idx],
+            "held-out family": samples["held_out"][idx]}
+    fig, axes = figures.plt.subplots(3, len(idx), figsize=(0.75 * len(idx), 2.5), squeeze=False)
+    for r, (name, imgs) in enumerate(rows.items()):
+        for c, img in enumerate(imgs):
+            axes[r][c].imshow(img, cmap="gray", vmin=0, vmax=255)
+            axes[r][c].set_xticks([])
+            axes[r][c].set_yticks([])
+            if c == 0:
+                axes[r][c].set_ylabel(name, fontsize=7, rotation=0, ha="right", va="center")
+            if r == 0:
+                axes[r][c].set_title(EMOTIONS[int(labels[idx[c]])][:3], fontsize=7)
+    fig.subplots_adjust(wspace=0.04, hspace=0.06)
+    return figures.to_uri(fig)
+
+
+def context(run: Path) -> dict:
+    """Everything the template shows, computed from the run folder alone."""
     config = read_json(run / "config.json") or {}
-    metrics = read_json(run / "metrics.json")
+    metrics = read_json(run / "metrics.json") or {}
     masking = read_json(run / "masking.json")
     samples = load_samples(run)
-    all_results = metrics["results"] if metrics else []
+    all_results = metrics.get("results", [])
     results = [r for r in all_results if not C.set_of(r["test"])]  # FER2013's own conditions
-    models = [m for m in dict.fromkeys(r["train"] for r in results) if m != C.BASELINE]
+    trains = list(dict.fromkeys(r["train"] for r in results))
+    tests = list(dict.fromkeys(r["test"] for r in results))
+    models = [m for m in trains if m != C.BASELINE]
     preds = _read_all_predictions(run, all_results)
-    trains, tests, cells = _matrix(results, preds)
-    cells.update(_matrix([r for r in all_results if C.set_of(r["test"])], preds)[2])
+    cells = _cells(all_results, preds)
+    colours = figures.model_colours(trains)
+    kind = answer.kind(config, models)
+    family = metrics.get("mask_family")
+    outside = config.get("outside_models", {})
     ctx = {"run": str(run), "config": config, "metrics": metrics, "models": models, "emotions": EMOTIONS,
-           "trains": trains, "tests": tests, "cells": cells, "pct": _pct,
-           "headline": _headline(cells, models, config.get("transfer"),
-                                 config.get("config", {}).get("train_mask_geometry", "landmark")),
-           "outline": _outline(metrics or {}, cells, models), "references": REFERENCES,
-           "paired": _paired_tests(preds, models), "masking": masking,
-           "status_table": _status_table(masking), "cross": crossdata.sections(run, metrics or {}, cells, models)}
-    # Confusion matrices and per-emotion scores for the main conditions.
-    conf_cells = [(f"{t} model / {s} test", cells[(t, s)]["confusion"]) for t in models for s in MAIN_TESTS
-                  if (t, s) in cells]
+           "trains": trains, "tests": tests, "cells": cells, "pct": _pct, "kind": kind, "family": family,
+           "answer": answer.sentences(kind, preds, models, config, family),
+           "answer_png": answer.figure(cells, models, colours), "references": REFERENCES,
+           "paired": _paired_tests(preds, models), "masking": masking, "status_table": _status_table(masking),
+           "cross": crossdata.sections(run, metrics, cells, models), "outline": _outline(metrics, cells, models),
+           "per_emotion": _per_emotion(cells, models), "outside": outside,
+           "accuracy_table": _long_table(cells, trains, tests, "accuracy"),
+           "f1_table": _long_table(cells, trains, tests, "macro_f1"),
+           "colour_of": lambda m: colours.get(m, "#999999")}
+    conf_cells = [(f"{t} model / {s} test", cells[(t, s)]["confusion"]) for t in models
+                  for s in (C.CLEAN, C.MASKED, C.HELD_OUT) if (t, s) in cells]
     ctx["confusion_png"] = figures.confusion_grid(conf_cells) if conf_cells else None
-    ctx["per_emotion"] = [(t, s, cells[(t, s)]["per_class"]) for t in models for s in MAIN_TESTS if (t, s) in cells]
     drops = {t: [cells[(t, C.CLEAN)]["per_class"][e]["f1"] - cells[(t, C.MASKED)]["per_class"][e]["f1"]
                  for e in EMOTIONS] for t in models if (t, C.CLEAN) in cells and (t, C.MASKED) in cells}
     ctx["f1_drop_png"] = figures.f1_drop_chart(drops) if drops else None
@@ -159,22 +210,36 @@ def build_report(run_dir: str | Path) -> Path:
     ctx["curves_png"] = figures.training_curves(histories) if histories else None
     ctx["faces_png"] = (figures.face_grid(samples["clean"], samples["masked"], samples["labels"])
                         if samples is not None else None)
+    ctx["family_png"] = _family_faces(samples)
     ctx["saliency_png"] = _saliency(run)
-    ctx["fits"] = fits.section(cells, models, metrics or {}, samples)
-    outside = config.get("outside_models", {})
+    ctx["fits"] = fits.section(cells, models, metrics, samples)
     ctx["robustness"] = robustness.table(cells, preds, models, outside)
     ctx["robustness_tests"] = robustness.against_masked_model(preds, outside)
-    ctx["outside"] = outside
     if ctx["robustness"]:
         robustness.write_csv(run, ctx["robustness"])
     train_types = set(config.get("config", {}).get("train_mask_types", []))
     ctx["mask_type_tests"] = [s for s in tests if C.mask_type_of(s)]
     ctx["seen"] = {(t, s): (t in C.VARIANTS and C.uses_masks(t) and C.mask_type_of(s) in train_types)
                    for t in models for s in ctx["mask_type_tests"]}
+    present = {"answer": True, "models": bool(ctx["robustness"]), "fits": bool(ctx["fits"]),
+               "emotions": bool(ctx["per_emotion"]), "types": bool(ctx["mask_type_tests"]),
+               "datasets": bool(ctx["cross"]), "saliency": bool(ctx["saliency_png"]), "outline": bool(ctx["outline"]),
+               "masks": bool(masking or ctx["faces_png"]), "training": bool(ctx["curves_png"]), "caveats": True,
+               "method": True}
+    shown = [(i, title) for i, title, _ in SECTIONS if present[i]]
+    ctx["sections"] = [(i, n, title) for n, (i, title) in enumerate(shown, 1)]
+    ctx["number"] = {i: n for i, n, _ in ctx["sections"]}
+    ctx["absent"] = [(title, hint) for i, title, hint in SECTIONS if not present[i] and hint]
+    return ctx
+
+
+def build_report(run_dir: str | Path) -> Path:
+    """Write RUN_DIR/report.html (atomically) and return its path. Missing pieces leave their section out."""
+    run = Path(run_dir)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
                              autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
                              undefined=jinja2.StrictUndefined)
-    html = env.get_template("report.html.j2").render(**ctx)
+    html = env.get_template("report.html.j2").render(**context(run))
     out = run / "report.html"
     with atomic_path(out) as tmp:
         tmp.write_text(html, encoding="utf-8")

@@ -13,6 +13,17 @@ import numpy as np  # noqa: E402
 from datasets import EMOTIONS  # noqa: E402
 
 SHORT = [e[:3] for e in EMOTIONS]
+# Okabe & Ito's palette, which colour-blind readers can tell apart: one colour per model in every figure.
+OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+FIXED = {"clean": "#0072B2", "masked": "#D55E00", "mixed": "#009E73", "majority": "#999999"}
+
+
+def model_colours(models) -> dict[str, str]:
+    """{model: colour}: maskfer's variants keep theirs in every report, other models take the next free one."""
+    out, free = {}, [c for c in OKABE_ITO if c not in FIXED.values()]
+    for m in models:
+        out[m] = FIXED.get(m) or free[len([k for k in out if k not in FIXED]) % len(free)]
+    return out
 
 
 def to_uri(fig) -> str:
@@ -49,8 +60,10 @@ def f1_drop_chart(drops: dict[str, list[float]]) -> str:
     """Grouped bars: per emotion, F1 on clean test minus F1 on masked test, one bar per model."""
     fig, ax = plt.subplots(figsize=(8, 3.4))
     n = max(len(drops), 1)
+    colours = model_colours(drops)
     for i, (name, vals) in enumerate(drops.items()):
-        ax.bar(np.arange(7) + (i - (n - 1) / 2) * 0.8 / n, 100 * np.asarray(vals), 0.8 / n, label=f"{name} model")
+        ax.bar(np.arange(7) + (i - (n - 1) / 2) * 0.8 / n, 100 * np.asarray(vals), 0.8 / n, label=f"{name} model",
+               color=colours[name])
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xticks(range(7), EMOTIONS)
     ax.set_ylabel("F1 drop, points (clean − masked)")
@@ -61,10 +74,11 @@ def f1_drop_chart(drops: dict[str, list[float]]) -> str:
 
 def training_curves(histories: dict[str, dict[str, list[float]]]) -> str:
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    colours = model_colours(histories)
     for name, h in histories.items():
         ep = np.arange(1, len(h["loss"]) + 1)
         for ax, key in zip(axes, ("loss", "accuracy")):
-            line, = ax.plot(ep, h[key], label=f"{name} train")
+            line, = ax.plot(ep, h[key], label=f"{name} train", color=colours[name])
             if h.get(f"val_{key}"):
                 ax.plot(ep, h[f"val_{key}"], "--", color=line.get_color(), label=f"{name} validation")
     for ax, key in zip(axes, ("loss", "accuracy")):

@@ -8,7 +8,7 @@ import numpy as np
 from datasets import EMOTIONS
 from experiments import conditions as C
 
-from .figures import plt, to_uri
+from .figures import model_colours, plt, to_uri
 
 
 def axis(cells: dict) -> list[tuple[str, str]]:
@@ -35,13 +35,15 @@ def section(cells: dict, models: list[str], metrics: dict, samples: dict | None)
     if not points or not models:
         return None
     labels = [label for label, _ in points]
+    colours = model_colours(models)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, metric, ci in ((axes[0], "accuracy", "ci_acc"), (axes[1], "macro_f1", "ci_f1")):
         for m in models:
             v = np.array([cells[(m, s)][metric] for _, s in points]) * 100
             lo = np.array([cells[(m, s)][ci][0] if cells[(m, s)][ci][0] is not None else np.nan for _, s in points]) * 100
             hi = np.array([cells[(m, s)][ci][1] if cells[(m, s)][ci][1] is not None else np.nan for _, s in points]) * 100
-            ax.errorbar(range(len(points)), v, yerr=[v - lo, hi - v], marker="o", capsize=3, label=m)
+            ax.errorbar(range(len(points)), v, yerr=[v - lo, hi - v], marker="o", capsize=3, label=m,
+                        color=colours[m])
         ax.set_xticks(range(len(points)), labels)
         ax.set_ylabel(f"{metric.replace('_', '-')} (%)")
         ax.set_xlabel("how the mask is worn (low to high)")
@@ -76,7 +78,14 @@ def section(cells: dict, models: list[str], metrics: dict, samples: dict | None)
                     axes[r][c].set_title(EMOTIONS[int(samples["labels"][idx[c]])], fontsize=8)
         faces = to_uri(fig)
     means = (metrics or {}).get("mask_fit", {}).get("mean", {})
-    rows = [{"model": m, "cells": [cells[(m, s)] for _, s in points], "mean": means.get(m),
-             "first": first_failures(cells, m, points)} for m in models]
+    rows = []
+    for m in models:
+        rows.append({"model": m, "cells": [cells[(m, s)] for _, s in points], "mean": means.get(m),
+                     "first": first_failures(cells, m, points)})
+        held = [(label, C.held_out_condition(label) if s != C.CLEAN else s) for label, s in points]
+        if all((m, s) in cells for _, s in held):  # the same fits drawn by the family no model trained on
+            hcells = [cells[(m, s)] for _, s in held]
+            rows.append({"model": f"{m}, held-out family", "cells": hcells, "first": first_failures(cells, m, held),
+                         "mean": {k: float(np.mean([c[k] for c in hcells[1:]])) for k in ("accuracy", "macro_f1")}})
     return {"labels": labels, "rows": rows, "curve_png": curve, "recall_png": recall, "faces_png": faces,
             "emotions": EMOTIONS}

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import html
+import html as html_lib
+import re
 import json
 import shutil
 import subprocess
@@ -55,9 +57,13 @@ def test_report_numbers_match_metrics(smoke_run):
     text = html.read_text()
     for r in metrics["results"]:
         assert f"{100 * r['accuracy']:.2f}" in text
-    for section in ("Summary", "Results matrix", "Paired tests", "Confusion matrices", "Per emotion",
-                    "Training curves", "Masking", "Where the models look", "Per mask type"):
-        assert section in text
+    sections = ("The answer", "Models under masks", "How the mask is worn", "Per emotion", "Per mask type",
+                "Where the models look", "What the mask's shape gives away", "How the masks were made", "Training",
+                "Caveats", "Method and provenance")
+    for n, section in enumerate(sections, 1):  # numbered in the reading order, each in the contents
+        assert f'<h2 id="' in text and f'">{n}. {section}</h2>' in html_lib.unescape(text).replace("&#39;", "'")
+        assert f">{section}</a></li>" in html_lib.unescape(text)
+    assert "Paired tests" in text and "Confusion matrices" in text and 'class="note"' not in text
 
 
 def test_report_is_self_contained(smoke_run):
@@ -84,7 +90,13 @@ def test_strings_are_escaped_and_missing_pieces_noted(smoke_run, tmp_path):
     shutil.rmtree(run / "clean")
     html = build_report(run).read_text()
     assert "<script>alert" not in html and "&lt;script&gt;alert" in html
-    assert "No masking summary" in html and "No training history" in html and "No saliency maps" in html
+    assert 'class="note"' not in html, "no empty boxes: a section without its data is left out"
+    absent = html[html.index('id="absent"'):]
+    absent = absent[:absent.index("</p>")]
+    for section, hint in (("training", "python -m experiments.run"), ("where the models look", "occlusion maps"),
+                          ("how the masks were made", "masking.json")):
+        assert section in absent and hint in absent
+        assert f">{section.capitalize()}</a>" not in html
     assert "clean model on masked test" in html  # the clean-model paired test is still there
 
 
@@ -108,10 +120,17 @@ def test_headline_matches_metrics(smoke_run):
     acc = {(r["train"], r["test"]): r["accuracy"] for r in metrics["results"]}
     text = html.unescape(" ".join((smoke_run / "report.html").read_text().split()))
     cc, cm, mm = acc[("clean", "clean")], acc[("clean", "masked")], acc[("masked", "masked")]
-    assert (f"Masks cost the clean model {100 * (cc - cm):.1f} points of accuracy ({100 * cc:.1f}% on clean faces, "
-            f"{100 * cm:.1f}% on the same faces masked)") in text
-    assert (f"masked training (started from the clean model's weights) wins back {100 * (mm - cm):.1f} "
-            f"({100 * mm:.1f}% on masked faces)") in text
+    ch, mh = acc[("clean", "masked:held-out")], acc[("masked", "masked:held-out")]
+    for sentence, diff in ((f"Masks cost the clean model {100 * (cc - cm):.1f} points [", cc - cm),
+                           ("Masked training (started from the clean model's weights) wins back "
+                            f"{100 * (mm - cm):.1f} points [", mm - cm),
+                           (f"and {100 * (mh - ch):.1f} points [", mh - ch),
+                           (f"it loses {100 * (mm - mh):.1f} points [", mm - mh)):
+        assert sentence in text
+        low, high = map(float, re.match(r"(-?[\d.]+), (-?[\d.]+)\]", text[text.index(sentence) + len(sentence):]).groups())
+        assert low - 0.05 <= 100 * diff <= high + 0.05, "the interval holds its own difference"
+    assert f"({100 * cc:.1f}% on clean faces, {100 * cm:.1f}% on the same faces masked;" in text
+    assert f"({100 * mm:.1f}% on masked faces)" in text and "held-out surface family" in text
 
 
 def test_stats():

@@ -160,7 +160,8 @@ def score_run(cfg: ScoreConfig, command: str = "") -> Path:
         images, masked = private_conditions(test, cfg.mask_config, cfg.test_mask_types, cfg.test_mask_geometries,
                                             cfg.workers, cfg.cache_dir, cfg.test_mask_fits, cfg.held_out_config)
         atomic_json(out / "masking.json", masking_summary(test, masked))
-        save_samples(out, test, images[C.MASKED], {f: images[C.fit_condition(f)] for f in cfg.test_mask_fits})
+        save_samples(out, test, images[C.MASKED], {f: images[C.fit_condition(f)] for f in cfg.test_mask_fits},
+                 held_out=images.get(C.HELD_OUT))
     majority = _majority(fer)
     with timer.stage("evaluate"):
         score_with = scorers({}, majority) + outside_scorers(models)
