@@ -9,7 +9,9 @@ import numpy as np
 from datasets.atomic import atomic_path
 from experiments.runfolder import read_json
 
-from .figures import plt, to_uri
+from experiments import conditions as C
+
+from .figures import model_colours, plt, to_uri
 
 
 def _pm(s: dict, scale: float = 100.0) -> str:
@@ -24,28 +26,67 @@ def _ci(s: dict, scale: float = 100.0) -> str:
 
 
 def headline(study: dict) -> list[str]:
-    """One sentence per model: the cost of masks and the gain of mask-aware training, with their spread."""
+    """One sentence per model: the cost of masks and the gain of mask-aware training (on its training family's
+    masks and on the held-out family's), with their spread over seeds."""
     lines = []
     n = len(study["seeds"])
     seeds = f"{n} seed{'s' if n > 1 else ''}"
+
+    def fig(e):
+        return _pm(e) + (f" (95% CI {_ci(e)})" if n > 1 else "")
     for model in study["models"]:
         eff = {e["effect"]: e for e in study["effects"] if e["model"] == model}
         if "mask_cost" not in eff:
             continue
         parts = [f"{model}: masks cost the clean model {_pm(eff['mask_cost'])} points of accuracy ({seeds}"
                  + (f", 95% CI {_ci(eff['mask_cost'])})" if n > 1 else ")")]
-        for key, what in (("masked_gain", "masked"), ("mixed_gain", "mixed")):
-            if key in eff:
-                parts.append(f"{what} training wins back {_pm(eff[key])}"
-                             + (f" (95% CI {_ci(eff[key])})" if n > 1 else ""))
+        for what in ("masked", "mixed"):
+            if f"{what}_gain" in eff:
+                text = f"{what} training wins back {fig(eff[what + '_gain'])}"
+                if f"{what}_gain_held_out" in eff:
+                    text += f", and {fig(eff[what + '_gain_held_out'])} on the held-out family's masks"
+                parts.append(text)
+        if "masked_held_out_loss" in eff:
+            parts.append(f"the masked model loses {fig(eff['masked_held_out_loss'])} on masks it never saw")
         lines.append("; ".join(parts) + ".")
     return lines
+
+
+def fits_figure(study: dict) -> str | None:
+    """Mean accuracy over seeds (95% t interval) from clean faces through the fits, one line per model and
+    variant; the held-out family dashed. None when the runs scored no fits."""
+    cells = {(c["model"], c["train"], c["test"]): c["accuracy"] for c in study["cells"]}
+    fits = [f for f in C.FITS if any(k[2] == C.fit_condition(f) for k in cells)]
+    if not fits:
+        return None
+    lines = list(dict.fromkeys((m, t) for m, t, _ in cells if t != C.BASELINE))
+    colours = model_colours([t for _, t in lines])
+    fig, ax = plt.subplots(figsize=(8.6, 3.5))
+    for (m, t) in lines:
+        for conds, style, face in (([C.fit_condition(f) for f in fits], "-", None),
+                                   ([C.held_out_condition(f) for f in fits], "--", "white")):
+            keys = [(m, t, C.CLEAN)] + [(m, t, s) for s in conds]
+            if not all(k in cells for k in keys):
+                continue
+            mean = np.array([cells[k]["mean"] for k in keys]) * 100
+            half = np.array([0.0 if cells[k]["ci95"] is None else cells[k]["mean"] - cells[k]["ci95"][0]
+                             for k in keys]) * 100
+            label = f"{m} {t}" + (", held-out family" if face else "")
+            ax.errorbar(np.arange(len(keys)) + (0.06 if face else 0), mean, yerr=half, ls=style, marker="o",
+                        mfc=face or colours[t], color=colours[t], capsize=3, label=label)
+    ax.set_xticks(range(len(fits) + 1), ["clean"] + fits)
+    ax.set_xlabel("how the mask is worn (low to high)")
+    ax.set_ylabel("accuracy, % (mean, 95% CI)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7.5, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    fig.tight_layout()
+    return to_uri(fig)
 
 
 def seed_dots(study: dict, model: str) -> str:
     """Each cell's accuracy per seed (dots) and the mean ± sd (bar), one model."""
     cells = [c for c in study["cells"] if c["model"] == model and c["train"] != "majority"]
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(cells)), 3.4))
+    fig, ax = plt.subplots(figsize=(min(max(6.0, 0.3 * len(cells)), 11.0), 3.4))
     for i, c in enumerate(cells):
         acc = c["accuracy"]
         vals = 100 * np.array(list(acc["per_seed"].values()))
@@ -54,6 +95,7 @@ def seed_dots(study: dict, model: str) -> str:
                     color="black", capsize=3, zorder=2)
     ax.set_xticks(range(len(cells)), [f"{c['train']} / {c['test']}" for c in cells], rotation=60, ha="right",
                   fontsize=7)
+    ax.set_xlim(-0.6, len(cells) - 0.4)
     ax.set_ylabel("accuracy, % (dots: seeds)")
     ax.set_title(model, fontsize=9)
     fig.tight_layout()
@@ -72,8 +114,10 @@ def build_study_report(study_dir: str | Path) -> Path:
                              autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
                              undefined=jinja2.StrictUndefined)
     html = env.get_template("study.html.j2").render(
-        study=study, runs=runs, headline=headline(study), pm=_pm, ci=_ci,
-        figures={m: seed_dots(study, m) for m in study["models"]})
+        study=study, runs=runs, headline=headline(study), pm=_pm, ci=_ci, fits_png=fits_figure(study),
+        figures={m: seed_dots(study, m) for m in study["models"]},
+        sections=[("answer", "The answer"), ("effects", "Effects, seed-paired"), ("cells", "Every cell"),
+                  ("caveats", "Caveats"), ("runs", "Runs and provenance")])
     out = root / "report.html"
     with atomic_path(out) as tmp:
         tmp.write_text(html, encoding="utf-8")

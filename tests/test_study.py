@@ -58,9 +58,10 @@ def test_one_seed_study_writes_its_run_with_report_summary_and_study_report(one_
     for c in study["cells"]:  # one seed: its figure, no spread
         assert c["accuracy"]["sd"] is None and c["accuracy"]["per_seed"]["0"] == next(
             r["accuracy"] for r in metrics["results"] if (r["train"], r["test"]) == (c["train"], c["test"]))
-    assert {e["effect"] for e in study["effects"]} == {"mask_cost", "masked_gain"}
+    assert {e["effect"] for e in study["effects"]} == {"mask_cost", "masked_gain", "masked_gain_held_out",
+                                                      "masked_held_out_loss"}
     html = (one_seed_study / "report.html").read_text()
-    assert "masks cost the clean model" in html and "one seed" in html
+    assert "masks cost the clean model" in html and "one seed" in html and "on masks it never saw" in html
 
 
 def test_rerunning_a_study_redoes_no_finished_run(one_seed_study, synth_csv, shared_cache, monkeypatch, capsys):
@@ -89,13 +90,15 @@ def test_local_study_writes_runs_summary_and_report(local_study):
     assert [(r["model"], r["seed"]) for r in study["runs"]] == [("maskfer_se", 0), ("maskfer_se", 1)]
     assert {(c["train"], c["test"]) for c in study["cells"]} == {
         (t, s) for t in ("majority", "clean", "masked") for s in ("clean", "masked", "masked:rigid", "masked:surgical",
-                                                                  "masked@nose")}
+                                                                  "masked@nose", "masked:held-out",
+                                                                  "masked:held-out@nose")}
     for c in study["cells"]:  # each cell's seeds are the runs' own figures
         for seed, value in c["accuracy"]["per_seed"].items():
             metrics = json.loads((local_study / "maskfer_se" / f"seed{seed}" / "metrics.json").read_text())
             assert value == next(r["accuracy"] for r in metrics["results"]
                                  if (r["train"], r["test"]) == (c["train"], c["test"]))
-    assert {e["effect"] for e in study["effects"]} == {"mask_cost", "masked_gain"}
+    assert {e["effect"] for e in study["effects"]} == {"mask_cost", "masked_gain", "masked_gain_held_out",
+                                                      "masked_held_out_loss"}
     html = (local_study / "report.html").read_text()
     assert "masks cost the clean model" in html and "maskfer_se/seed1" in html and "paired t" in html
 

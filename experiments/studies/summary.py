@@ -56,6 +56,12 @@ EFFECTS = (
     ("mask_cost", "cost of masks to the clean model", (C.CLEAN, C.CLEAN), (C.CLEAN, C.MASKED)),
     ("masked_gain", "gain of masked training on masked faces", (C.MASKED, C.MASKED), (C.CLEAN, C.MASKED)),
     ("mixed_gain", "gain of mixed training on masked faces", (C.MIXED, C.MASKED), (C.CLEAN, C.MASKED)),
+    ("masked_gain_held_out", "gain of masked training on the held-out family's masks", (C.MASKED, C.HELD_OUT),
+     (C.CLEAN, C.HELD_OUT)),
+    ("masked_held_out_loss", "masked model: its training family's masks minus the held-out family's",
+     (C.MASKED, C.MASKED), (C.MASKED, C.HELD_OUT)),
+    ("mixed_gain_held_out", "gain of mixed training on the held-out family's masks", (C.MIXED, C.HELD_OUT),
+     (C.CLEAN, C.HELD_OUT)),
 )
 
 
