@@ -8,7 +8,7 @@ import numpy as np
 
 from experiments import conditions as C
 
-from .figures import model_colours, plt, to_uri
+from .figures import plt, to_uri
 from .robustness import paired_cost
 from .stats import mcnemar_exact
 
@@ -136,7 +136,3 @@ def figure(cells: dict, models: list[str], colours: dict) -> str | None:
     ax.legend(fontsize=7.5, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     fig.tight_layout()
     return to_uri(fig)
-
-
-
-

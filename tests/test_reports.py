@@ -61,7 +61,7 @@ def test_report_numbers_match_metrics(smoke_run):
                 "Where the models look", "What the mask's shape gives away", "How the masks were made", "Training",
                 "Caveats", "Method and provenance")
     for n, section in enumerate(sections, 1):  # numbered in the reading order, each in the contents
-        assert f'<h2 id="' in text and f'">{n}. {section}</h2>' in html_lib.unescape(text).replace("&#39;", "'")
+        assert '<h2 id="' in text and f'">{n}. {section}</h2>' in html_lib.unescape(text).replace("&#39;", "'")
         assert f">{section}</a></li>" in html_lib.unescape(text)
     assert "Paired tests" in text and "Confusion matrices" in text and 'class="note"' not in text
 
