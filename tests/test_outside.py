@@ -220,7 +220,10 @@ def test_score_writes_a_run_folder_of_outside_models(keras_files, synth_csv, tmp
     metrics = json.loads((out / "metrics.json").read_text())
     cells = {(r["train"], r["test"]) for r in metrics["results"]}
     assert cells == {(m, s) for m in ("majority", "m", "onnx-bins") for s in (
-        "clean", "masked", "masked:rigid", "masked:n95", "masked@chin", "masked@mouth", "masked@nose", "masked@high")}
+        "clean", "masked", "masked:rigid", "masked:n95", "masked@chin", "masked@mouth", "masked@nose", "masked@high",
+        "masked:held-out", "masked:held-out@chin", "masked:held-out@mouth", "masked:held-out@nose",
+        "masked:held-out@high")}
+    assert metrics["mask_family"]["train"] == "template" and metrics["mask_family"]["held_out"] == "surface"
     assert set(metrics["mask_fit"]["mean"]) == {"majority", "m", "onnx-bins"}
     config = json.loads((out / "config.json").read_text())
     assert set(config["outside_models"]) == {"m", "onnx-bins"} and config["outside_models"]["m"]["source"] == ""
