@@ -8,7 +8,7 @@ texture table, no face-matched brightness. Per face:
 1. Geometry, in the eye frame (`placement.eye_frame`: origin between the eyes, one unit per inter-ocular distance):
    the sheet spans the jaw (landmarks 0-16, widened a little) from a top edge that rises to the nose bridge in the
    middle and drops towards the cheeks, down to just below the jaw line. How it is worn moves the top edge:
-   `high` at the top of the nose bridge (27), `nose` between 28 and 29, `mouth` between the nose's base (33) and
+   `high` at the top of the nose bridge (27), `nose` at the bridge's middle (27 to 30), `mouth` between the nose's base (33) and
    the upper lip (51), `chin` below the lower lip (57).
 2. A height field over the sheet's own (u, v) coordinates, by type: a cylinder with three pleats (surgical), a
    dome (n95), a ridge folded down the middle (kn95), a cylinder with a centre seam (cloth); random folds on top.
@@ -39,7 +39,7 @@ def _top_height(q: np.ndarray, fit: str) -> float:
         return float((q[33, 1] + q[51, 1]) / 2)
     if fit == "chin":
         return float(q[57, 1] + 0.05)
-    return float((q[28, 1] + q[29, 1]) / 2)
+    return float((q[27, 1] + q[30, 1]) / 2 - 0.12)  # the nose bridge's middle, as the template family's anchor
 
 
 def _jaw_x(half: np.ndarray, y: np.ndarray) -> np.ndarray:
