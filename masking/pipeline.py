@@ -29,6 +29,7 @@ CACHE_VERSION = 2  # 2: CNN detector, plausibility check, masks kept below the e
 # warped by a homography) and "surface" (`surface`: a shaded curved sheet over the landmarks). A model trained on
 # one is scored on the other too: masks it never saw (the run's `masked:held-out` conditions).
 FAMILIES = ("template", "surface")
+SURFACE_VERSION = 2  # 2: worn over the nose, the top edge at the bridge's middle (the template family's anchor)
 APPEARANCES = ("fixed", "random")
 DRAWN = 255  # the colour index of a row whose colour was drawn at random (not one of COLORS)
 
@@ -76,6 +77,8 @@ class MaskConfig:
             del out["fit"]
         if self.family == "template":
             del out["family"]
+        else:  # a change to the surface renderer's look gives new keys: its masks are never taken from an older cache
+            out["surface_version"] = SURFACE_VERSION
         if self.appearance == "fixed":
             del out["appearance"]
         return out
