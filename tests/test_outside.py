@@ -267,3 +267,15 @@ def test_evaluate_adds_outside_models_to_a_finished_run(smoke_run, keras_files, 
     assert evaluate_main([str(run_dir), "--model", card(tmp_path, "r", name="masked", file=str(keras_files / "m.keras"),
                                                          scale="0..1")]) == 2
     assert "name 'masked' is reserved" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option,value", [("--test-mask-fits", "chin,cap"), ("--test-mask-geometry", "flat"),
+                                          ("--test-mask-types", "scarf"), ("--mask-types", "scarf"),
+                                          ("--mask-family", "paper"), ("--mask-appearance", "shiny"),
+                                          ("--test-mask-families", "template,paper")])
+def test_a_bad_mask_option_of_score_is_named_as_typed(option, value, synth_csv, tmp_path, capsys):
+    from experiments.score import main as score_main
+    with pytest.raises(SystemExit) as e:
+        score_main(["m.keras", "--data", str(synth_csv), "--out", str(tmp_path / "o"), option, value])
+    assert e.value.code == 2 and f"error: {option} " in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

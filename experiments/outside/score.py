@@ -19,7 +19,7 @@ import numpy as np
 
 from datasets import EMOTIONS, N_CLASSES, USAGES, FERData
 from datasets.checks import check, check_choice
-from masking import APPEARANCES, FAMILIES, FITS, MASK_TYPES, MaskConfig
+from masking import APPEARANCES, FAMILIES, FITS, GEOMETRIES, MASK_TYPES, MaskConfig
 
 from .. import conditions as C
 from ..config import check_test_data, held_out_config, mask_config, recorded_held_out_config, recorded_mask_config
@@ -61,12 +61,12 @@ class ScoreConfig:
     def __post_init__(self):
         check(len(self.cards) > 0, "cards", "needs at least one model card or file")
         check(self.workers >= 0, "workers", f"must be 0 or more, got {self.workers}")
-        for t in self.test_mask_types:
-            MaskConfig(mask_types=(t,))  # ConfigError("mask_types") for an unknown type
-        for g in self.test_mask_geometries:
-            MaskConfig(geometry=g)
-        for f in self.test_mask_fits:
-            MaskConfig(fit=f)
+        for field_, values, allowed in (("mask_types", self.mask_types, MASK_TYPES),
+                                        ("test_mask_types", self.test_mask_types, MASK_TYPES),
+                                        ("test_mask_geometries", self.test_mask_geometries, GEOMETRIES),
+                                        ("test_mask_fits", self.test_mask_fits, FITS)):
+            for v in values:  # named by the option the user typed (`options.OPTIONS`), before any model loads
+                check_choice(v, allowed, field_)
         check_choice(self.mask_family, FAMILIES, "mask_family")
         check_choice(self.mask_appearance, APPEARANCES, "mask_appearance")
         for f in self.test_mask_families:
