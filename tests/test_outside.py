@@ -279,3 +279,19 @@ def test_a_bad_mask_option_of_score_is_named_as_typed(option, value, synth_csv, 
         score_main(["m.keras", "--data", str(synth_csv), "--out", str(tmp_path / "o"), option, value])
     assert e.value.code == 2 and f"error: {option} " in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_score_never_overwrites_a_run_it_did_not_write(smoke_run, keras_files, synth_csv, tmp_path, capsys):
+    import hashlib
+    from experiments.score import main as score_main
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run, run)
+
+    def hashes():
+        return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(run.rglob("*")) if p.is_file()}
+    before = hashes()
+    assert score_main([str(keras_files / "m.keras"), "--scale=-1..1", "--data", str(synth_csv), "--out", str(run),
+                       "--cache-dir", str(tmp_path / "c"), "--workers", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "experiments.score did not write" in err[0] and "experiments.evaluate" in err[0]
+    assert hashes() == before, "every file as it was"

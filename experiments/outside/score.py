@@ -143,9 +143,20 @@ def _majority(fer: FERData) -> int:
     return int(np.bincount(train if len(train) else fer.labels, minlength=N_CLASSES).argmax())
 
 
+def refuse_foreign_folder(out: Path) -> None:
+    """RunError when `out` holds a folder `experiments.score` did not write (a training run, a study): scoring
+    into it would replace its config.json and metrics.json. A score folder may be scored into again."""
+    config = read_json(out / "config.json") if (out / "config.json").is_file() else None
+    if config is not None and config.get("kind") != "score" or (out / "study.json").is_file():
+        raise RunError(f"--out {out}: holds a run that experiments.score did not write (its config.json and "
+                       "metrics.json would be replaced); give another --out, or add models to that run with "
+                       f"python -m experiments.evaluate {out} --model CARD")
+
+
 def score_run(cfg: ScoreConfig, command: str = "") -> Path:
     """`python -m experiments.score`: write a run folder of outside models (no training); returns it."""
     timer, out = Timer(), Path(cfg.out)
+    refuse_foreign_folder(out)
     with timer.stage("models"):  # a bad card stops the command before --out is made
         models = open_models(cfg.cards, cfg.defaults)
     check_writable(out)
