@@ -152,25 +152,13 @@ def _status_table(masking: dict | None) -> dict | None:
 
 
 def _family_faces(samples) -> str | None:
-    """Clean PrivateTest faces above the same faces with the training family's and the held-out family's masks."""
+    """Clean PrivateTest faces above the same faces with the training family's masks and the held-out family's."""
     if samples is None or "held_out" not in samples:
         return None
     labels = samples["labels"]
     idx = [int(i) for k in range(len(EMOTIONS)) for i in np.flatnonzero(labels == k)[:2]]
-    rows = {"clean": samples["clean"][idx], "training family": samples["masked"][idx],
-            "held-out family": samples["held_out"][idx]}
-    fig, axes = figures.plt.subplots(3, len(idx), figsize=(0.75 * len(idx), 2.5), squeeze=False)
-    for r, (name, imgs) in enumerate(rows.items()):
-        for c, img in enumerate(imgs):
-            axes[r][c].imshow(img, cmap="gray", vmin=0, vmax=255)
-            axes[r][c].set_xticks([])
-            axes[r][c].set_yticks([])
-            if c == 0:
-                axes[r][c].set_ylabel(name, fontsize=7, rotation=0, ha="right", va="center")
-            if r == 0:
-                axes[r][c].set_title(EMOTIONS[int(labels[idx[c]])][:3], fontsize=7)
-    fig.subplots_adjust(wspace=0.04, hspace=0.06)
-    return figures.to_uri(fig)
+    return figures.mosaic([samples["clean"][idx], samples["masked"][idx], samples["held_out"][idx]],
+                          ["clean", "training family", "held-out family"], [EMOTIONS[int(labels[i])][:3] for i in idx])
 
 
 def context(run: Path) -> dict:

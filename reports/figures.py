@@ -89,21 +89,39 @@ def training_curves(histories: dict[str, dict[str, list[float]]]) -> str:
     return to_uri(fig)
 
 
+def mosaic(rows: list[np.ndarray], row_labels: list[str], col_labels: list[str] | None = None,
+           scale: float = 0.9) -> str:
+    """Faces as one image: rows (R,) of (C, H, W) uint8 stacks, a label left of each row and above each column.
+    One imshow of one array (a grid of subplots costs seconds per figure)."""
+    h, w = rows[0].shape[1:3]
+    gap = 2
+    cols = max(len(r) for r in rows)
+    canvas = np.full((len(rows) * (h + gap), cols * (w + gap)), 255, np.uint8)
+    for i, row in enumerate(rows):
+        for j, img in enumerate(row):
+            canvas[i * (h + gap):i * (h + gap) + h, j * (w + gap):j * (w + gap) + w] = img
+    fig, ax = plt.subplots(figsize=(scale * cols * 0.62 + 1.0, scale * len(rows) * 0.62 + 0.3))
+    ax.imshow(canvas, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    ax.set_yticks([i * (h + gap) + h / 2 for i in range(len(rows))], row_labels, fontsize=7)
+    ax.set_xticks([j * (w + gap) + w / 2 for j in range(cols)], col_labels or [""] * cols, fontsize=7)
+    ax.xaxis.tick_top()
+    ax.tick_params(length=0)
+    for s in ax.spines.values():
+        s.set_visible(False)
+    return to_uri(fig)
+
+
 def face_grid(clean: np.ndarray, masked: np.ndarray, labels: np.ndarray, per_class: int = 6) -> str:
     """Per emotion a row of clean faces above the same faces masked."""
-    fig, axes = plt.subplots(14, per_class, figsize=(per_class * 0.9, 14 * 0.9))
+    rows, names = [], []
+    blank = np.full(clean.shape[1:], 255, np.uint8)
     for k in range(7):
         idx = np.flatnonzero(labels == k)[:per_class]
-        for j in range(per_class):
-            for r, src in ((2 * k, clean), (2 * k + 1, masked)):
-                ax = axes[r, j]
-                ax.axis("off")
-                if j < len(idx):
-                    ax.imshow(src[idx[j]], cmap="gray", vmin=0, vmax=255)
-            if j == 0:
-                axes[2 * k, 0].set_title(EMOTIONS[k], fontsize=8, loc="left")
-    fig.subplots_adjust(wspace=0.05, hspace=0.15)
-    return to_uri(fig)
+        for src, what in ((clean, "clean"), (masked, "masked")):
+            faces = [src[i] for i in idx] + [blank] * (per_class - len(idx))
+            rows.append(np.stack(faces))
+            names.append(f"{EMOTIONS[k]}, {what}")
+    return mosaic(rows, names)
 
 
 def saliency_grid(maps: dict[str, np.ndarray], faces: dict[str, np.ndarray]) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 from datasets import EMOTIONS
 from experiments import conditions as C
 
-from .figures import model_colours, plt, to_uri
+from .figures import model_colours, mosaic, plt, to_uri
 
 
 def axis(cells: dict) -> list[tuple[str, str]]:
@@ -66,17 +66,7 @@ def section(cells: dict, models: list[str], metrics: dict, samples: dict | None)
         idx = [int(np.flatnonzero(samples["labels"] == k)[0]) for k in range(len(EMOTIONS))
                if (samples["labels"] == k).any()]
         rows = [samples["clean"][idx]] + [samples[f"fit_{label}"][idx] for label in labels[1:]]
-        fig, axes = plt.subplots(len(rows), len(idx), figsize=(1.2 * len(idx), 1.25 * len(rows)), squeeze=False)
-        for r, (row, label) in enumerate(zip(rows, labels)):
-            for c, img in enumerate(row):
-                axes[r][c].imshow(img, cmap="gray", vmin=0, vmax=255)
-                axes[r][c].set_xticks([])
-                axes[r][c].set_yticks([])
-                if c == 0:
-                    axes[r][c].set_ylabel(label, fontsize=8)
-                if r == 0:
-                    axes[r][c].set_title(EMOTIONS[int(samples["labels"][idx[c]])], fontsize=8)
-        faces = to_uri(fig)
+        faces = mosaic(rows, labels, [EMOTIONS[int(samples["labels"][i])] for i in idx], scale=1.3)
     means = (metrics or {}).get("mask_fit", {}).get("mean", {})
     rows = []
     for m in models:
