@@ -96,7 +96,7 @@ class RunConfig:
     train_mask_family: str = "template"       # the family of masks the masked and mixed models see
     train_mask_appearance: str = "random"     # fixed (each type's colour) or random (drawn per row)
     test_mask_families: tuple[str, ...] = FAMILIES  # a family other than the training one: masked:held-out
-    train_occlusion: float = 0.0              # share of mask-aware training rows given a random lower-face occluder
+    train_occlusion: float = 0.5              # share of mask-aware training rows given a random lower-face occluder
     mask_seed: int = 0
     limit_rows: int | None = None   # keep at most this many rows per split (0 = all)
     workers: int = 0                # masking processes; 0 = one per core

@@ -69,8 +69,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    "(each type's own colour)")
     p.add_argument("--test-mask-families", default=",".join(FAMILIES), help="comma-separated families to test on; "
                    "one other than the training family gives masked:held-out (default both: template,surface)")
-    p.add_argument("--train-occlusion", type=float, default=0.0, metavar="P", help="share of the mask-aware "
-                   "models' training rows that get a random lower-face occluder each epoch (0..1; default 0 = off)")
+    p.add_argument("--train-occlusion", type=float, default=0.5, metavar="P", help="share of the mask-aware "
+                   "models' training rows that get a random lower-face occluder each epoch (0..1; default 0.5; 0 = off)")
     p.add_argument("--mask-seed", type=int, default=0, help="the masks' seed (type, colour per row)")
     p.add_argument("--limit-rows", type=int, help="at most this many rows per split (smoke: 300)")
     p.add_argument("--workers", type=int, default=0, help="masking processes (default: one per core)")
