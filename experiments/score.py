@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from datasets.cli import InputError, build_or_exit, exit_code
-from masking import MASK_TYPES
+from masking import FAMILIES, MASK_TYPES
 
 from .config import parse_test_data
 from .options import OPTIONS, add_card_arguments, card_defaults, comma_list
@@ -39,7 +39,7 @@ def parse_args(argv: list[str] | None) -> ScoreConfig:
                    "what a default run trains on) or surface")
     p.add_argument("--mask-appearance", default="random", help="the masked condition's look (template family): "
                    "random (default, as a default run trains with) or fixed")
-    p.add_argument("--test-mask-families", default="template,surface", help="comma-separated families; one other "
+    p.add_argument("--test-mask-families", default=",".join(FAMILIES), help="comma-separated families; one other "
                    "than --mask-family gives masked:held-out (default both)")
     p.add_argument("--seed", type=int, default=0, help="the masks' seed")
     p.add_argument("--workers", type=int, default=0, help="masking processes (default: one per core)")
