@@ -53,12 +53,13 @@ def parse_split(text: str) -> tuple[float, float, float]:
 def stratified_usage(labels: np.ndarray, split: tuple[float, float, float], seed: int) -> np.ndarray:
     """(N,) uint8 Usage per row, stratified by emotion: each emotion present is shuffled (seeded) and cut into
     Training / PublicTest / PrivateTest at its own share of the fractions, rounded to whole rows, so every
-    emotion a set has is split alike whichever emotions it lacks. Reproducible from `seed`."""
+    emotion a set has is split alike whichever emotions it lacks. Each emotion draws from its own generator
+    (seed, emotion), so adding or removing one emotion's rows leaves every other emotion's split as it was.
+    Reproducible from `seed`."""
     usage = np.zeros(len(labels), np.uint8)
-    rng = np.random.default_rng(seed)
     _, val_frac, test_frac = split
     for k in np.unique(labels):
-        ids = rng.permutation(np.flatnonzero(labels == k))
+        ids = np.random.default_rng([seed, int(k)]).permutation(np.flatnonzero(labels == k))
         n_test = int(np.floor(len(ids) * test_frac + 0.5))
         n_val = min(int(np.floor(len(ids) * val_frac + 0.5)), len(ids) - n_test)
         usage[ids[:n_val]] = USAGES.index("PublicTest")

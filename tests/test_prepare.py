@@ -225,3 +225,30 @@ def test_the_split_is_stratified_when_an_emotion_is_missing(missing):
         assert abs(per[1] - n * 0.1) <= 1 and abs(per[2] - n * 0.1) <= 1 and per.sum() == n, (e, per)
     assert np.array_equal(usage, prepare_mod.stratified_usage(labels, (0.8, 0.1, 0.1), seed=0))
     assert not np.array_equal(usage, prepare_mod.stratified_usage(labels, (0.8, 0.1, 0.1), seed=1))
+
+
+def _splits(prepared_dir: Path) -> dict[str, str]:
+    rows = (prepared_dir / "rows.csv").read_text().splitlines()[1:]
+    return {r.split(",")[1]: r.split(",")[3] for r in rows}
+
+
+def test_adding_an_emotion_folder_leaves_the_other_emotions_splits(tmp_path):
+    """Each emotion's split comes from its own generator (seed, emotion): a new emotion folder moves no file of
+    the others between Training, PublicTest and PrivateTest."""
+    images, labels, _ = make_synthetic(140, seed=7)
+    root = tmp_path / "photos"
+    for i, (img, lab) in enumerate(zip(images, labels)):
+        if EMOTIONS[int(lab)] in ("happy", "sad", "neutral"):
+            (root / EMOTIONS[int(lab)]).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(root / EMOTIONS[int(lab)] / f"{i}.png"), img)
+    assert datasets_main(["prepare", str(root), "--out", str(tmp_path / "before"), "--workers", "1"]) == 0
+    extra = root / "surprise"
+    extra.mkdir()
+    for i, img in enumerate(images[labels == EMOTIONS.index("angry")]):
+        cv2.imwrite(str(extra / f"x{i}.png"), img)
+    assert datasets_main(["prepare", str(root), "--out", str(tmp_path / "after"), "--workers", "1"]) == 0
+    before, after = _splits(tmp_path / "before"), _splits(tmp_path / "after")
+    assert len(after) == len(before) + len(list(extra.iterdir())) and set(before) < set(after)
+    assert {f: after[f] for f in before} == before
+    assert {"Training", "PublicTest", "PrivateTest"} <= set(before.values())
+    assert any(f.startswith("surprise/") and s != "Training" for f, s in after.items())
