@@ -111,6 +111,7 @@ def add_card_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--channels", choices=CHANNELS, help="where the model does not state it (3 channels: rgb)")
     g.add_argument("--layout", choices=LAYOUTS, help="where the model's input shape leaves a doubt")
     g.add_argument("--output", choices=OUTPUTS, help="probabilities (default) or logits")
+    g.add_argument("--output-name", help="the output to score, for a model with several outputs")
 
 
 def card_defaults(a: argparse.Namespace) -> CardDefaults:
@@ -121,7 +122,7 @@ def card_defaults(a: argparse.Namespace) -> CardDefaults:
         except ValueError:
             raise ConfigError("input", f"{a.input!r}: expected HEIGHT,WIDTH") from None
     return CardDefaults(scale=a.scale, labels=comma_list(a.labels) if a.labels else None, input=size,
-                        channels=a.channels, layout=a.layout, output=a.output)
+                        channels=a.channels, layout=a.layout, output=a.output, output_name=a.output_name)
 
 
 def comma_list(text: str) -> tuple[str, ...]:

@@ -53,17 +53,25 @@ def keras_bins(path, centres, outputs=range(7), n_out=7, size=64):
     return model
 
 
-def onnx_bins(path, centres, outputs=range(7), n_out=7, side=56, mix=(6.0, 0.0, -5.0)):
-    """NCHW RGB input; the feature is mix . (channel means) after the model's own normalisation; logits out."""
+def onnx_bins(path, centres, outputs=range(7), n_out=7, side=56, mix=(6.0, 0.0, -5.0), batch="N",
+              dtype=TensorProto.FLOAT, shift=0.0, probs=False):
+    """NCHW RGB input of `dtype` (cast to float inside) and batch `batch` ("N" free, or a fixed int); the feature
+    is mix . (channel means) after the model's own normalisation; logits (+ shift) out, and with probs=True a
+    second output "probs" (their softmax)."""
     w1, b1, w2, b2 = bin_weights(centres, list(outputs), n_out)
     inits = [helper.make_tensor(n, TensorProto.FLOAT, a.shape, a.flatten().tolist()) for n, a in (
-        ("mix", np.array(mix, np.float32)[:, None]), ("w1", w1), ("b1", b1), ("w2", w2), ("b2", b2))]
-    nodes = [helper.make_node("ReduceMean", ["x"], ["m"], axes=[2, 3], keepdims=0),
+        ("mix", np.array(mix, np.float32)[:, None]), ("w1", w1), ("b1", b1), ("w2", w2), ("b2", b2 + shift))]
+    nodes = [helper.make_node("Cast", ["x"], ["xf"], to=TensorProto.FLOAT),
+             helper.make_node("ReduceMean", ["xf"], ["m"], axes=[2, 3], keepdims=0),
              helper.make_node("MatMul", ["m", "mix"], ["f"]), helper.make_node("MatMul", ["f", "w1"], ["h0"]),
              helper.make_node("Add", ["h0", "b1"], ["h1"]), helper.make_node("Relu", ["h1"], ["h"]),
              helper.make_node("MatMul", ["h", "w2"], ["l0"]), helper.make_node("Add", ["l0", "b2"], ["logits"])]
-    graph = helper.make_graph(nodes, "bins", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, side, side])],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", n_out])], inits)
+    outs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, n_out])]
+    if probs:
+        nodes.append(helper.make_node("Softmax", ["logits"], ["probs"], axis=-1))
+        outs.append(helper.make_tensor_value_info("probs", TensorProto.FLOAT, [batch, n_out]))
+    graph = helper.make_graph(nodes, "bins", [helper.make_tensor_value_info("x", dtype, [batch, 3, side, side])],
+                              outs, inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, str(path))
@@ -295,3 +303,161 @@ def test_score_never_overwrites_a_run_it_did_not_write(smoke_run, keras_files, s
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "experiments.score did not write" in err[0] and "experiments.evaluate" in err[0]
     assert hashes() == before, "every file as it was"
+
+
+# ------------------------------------------------------------------ models as people export them
+
+RAW = GREYS.astype(float)  # the feature 6 R - 5 B of each grey face on raw pixels 0..255 is its grey
+
+
+@pytest.mark.parametrize("batch, dtype", [("N", TensorProto.FLOAT), (1, TensorProto.FLOAT), (4, TensorProto.FLOAT),
+                                          ("N", TensorProto.UINT8), ("N", TensorProto.FLOAT16), (1, TensorProto.UINT8)])
+def test_onnx_fixed_batches_and_input_types_score_like_the_float_model(batch, dtype, tmp_path):
+    """torch.onnx.export's default (a batch of 1), a fixed batch of 4 (seven faces: the last batch padded), and
+    uint8 / float16 inputs: each fed in its own size and type, each answers as the float model does."""
+    path = tmp_path / "m.onnx"
+    onnx_bins(path, RAW, batch=batch, dtype=dtype)
+    spec = card(tmp_path, "m", file=str(path), scale="0..255", output="logits")
+    model = OutsideModel(read_card(spec))
+    assert model.adapter.batch == (None if batch == "N" else batch)
+    assert predicted(spec) == list(EMOTIONS)
+    many = np.concatenate([faces()] * 40)  # 280 rows: more than one free batch, 70 padded batches of 4
+    assert [EMOTIONS[k] for k in model.predict_proba(many).argmax(1)] == list(EMOTIONS) * 40
+    if dtype == TensorProto.UINT8:  # integer pixels are pixels: another scale contradicts the model
+        with pytest.raises(ConfigError) as e:
+            OutsideModel(read_card(card(tmp_path, "w", file=str(path), scale="0..1", output="logits")))
+        assert e.value.field == "scale"
+
+
+@pytest.fixture(scope="module")
+def raw_tflite(tmp_path_factory):
+    """A TFLite model with a raw uint8 input (no quantisation: scale 0) and one with a fixed batch of 1, both
+    from a Keras model of the bins on raw pixels."""
+    d = tmp_path_factory.mktemp("rawtflite")
+    w1, b1, w2, b2 = bin_weights(RAW, list(range(7)), 7)
+    for name, batch in (("raw", None), ("batch1", 1)):
+        inp = keras.Input((64, 64, 1), batch_size=batch, dtype="uint8")
+        x = keras.layers.Rescaling(1.0)(inp)  # uint8 -> float32
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        dense1, dense2 = keras.layers.Dense(14, activation="relu"), keras.layers.Dense(7)
+        model = keras.Model(inp, keras.layers.Softmax()(dense2(dense1(x))))
+        dense1.set_weights([w1, b1])
+        dense2.set_weights([w2, b2])
+        (d / f"{name}.tflite").write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    return d
+
+
+@pytest.mark.parametrize("name", ["raw", "batch1"])
+def test_tflite_raw_uint8_and_fixed_batch_score_like_the_float_model(raw_tflite, tmp_path, name):
+    spec = card(tmp_path, name, file=str(raw_tflite / f"{name}.tflite"), scale="0..255")
+    model = OutsideModel(read_card(spec))
+    assert model.adapter.dtype == np.uint8 and model.adapter.input["quantization"] == (0.0, 0)
+    assert model.adapter.batch == (1 if name == "batch1" else None)
+    assert predicted(spec) == list(EMOTIONS)
+
+
+def test_a_model_with_two_outputs_needs_output_name(tmp_path):
+    path = tmp_path / "two.onnx"
+    onnx_bins(path, RAW, probs=True)
+    with pytest.raises(ConfigError) as e:
+        OutsideModel(read_card(card(tmp_path, "none", file=str(path), scale="0..255")))
+    assert e.value.field == "output_name" and "'logits'" in str(e.value) and "'probs'" in str(e.value)
+    with pytest.raises(ConfigError) as e:
+        OutsideModel(read_card(card(tmp_path, "bad", file=str(path), scale="0..255", output_name="prob")))
+    assert e.value.field == "output_name" and "'prob' is not an output" in str(e.value)
+    assert predicted(card(tmp_path, "p", file=str(path), scale="0..255", output_name="probs")) == list(EMOTIONS)
+    assert predicted(card(tmp_path, "l", file=str(path), scale="0..255", output_name="logits", output="logits")) \
+        == list(EMOTIONS)
+    logits_as_probs = OutsideModel(read_card(card(tmp_path, "lp", file=str(path), scale="0..255",
+                                                  output_name="logits")))
+    with pytest.raises(ConfigError) as e:
+        logits_as_probs.probe(faces())
+    assert e.value.field == "output"
+
+
+def test_the_probe_catches_all_positive_logits_read_as_probabilities(tmp_path):
+    path = tmp_path / "pos.onnx"
+    onnx_bins(path, RAW, shift=2000.0)  # logits 520..2000: no negative value to give them away
+    model = OutsideModel(read_card(card(tmp_path, "pos", file=str(path), scale="0..255")))
+    assert (model.outputs(faces()) > 0).all()
+    with pytest.raises(ConfigError) as e:
+        model.probe(faces())
+    assert e.value.field == "output" and "sum to" in str(e.value) and "logits" in str(e.value)
+    OutsideModel(read_card(card(tmp_path, "ok", file=str(path), scale="0..255", output="logits"))).probe(faces())
+
+
+@pytest.mark.parametrize("case, field", [("all-positive logits", "output"), ("wrong output_name", "output_name"),
+                                         ("fails at run time", "CARD")])
+def test_a_wrong_card_exits_2_before_out_exists(case, field, synth_csv, tmp_path, capsys):
+    from experiments.score import main as score_main
+    path = tmp_path / f"{field}.onnx"
+    if case == "fails at run time":  # loads, then cannot reshape 3x56x56 values into rows of 5
+        onnx_bins(path, RAW)
+        m = onnx.load(str(path))
+        m.graph.initializer.append(helper.make_tensor("bad", TensorProto.INT64, [2], [-1, 5]))
+        m.graph.node.insert(1, helper.make_node("Reshape", ["xf", "bad"], ["oops"]))
+        m.graph.node[-1].input[1] = "b2"
+        m.graph.node.append(helper.make_node("ReduceSum", ["oops"], ["junk"], keepdims=0))
+        m.graph.output.append(helper.make_tensor_value_info("junk", TensorProto.FLOAT, []))
+        onnx.save(m, str(path))
+        spec = card(tmp_path, "rt", file=str(path), scale="0..255", output="logits", output_name="junk",
+                    labels=["happy"])
+    else:
+        onnx_bins(path, RAW, shift=2000.0, probs=case == "wrong output_name")
+        spec = card(tmp_path, "c", file=str(path), scale="0..255",
+                    **({"output_name": "logitz"} if case == "wrong output_name" else {}))
+    out = tmp_path / "out"
+    assert score_main([spec, "--data", str(synth_csv), "--out", str(out), "--cache-dir", str(tmp_path / "c"),
+                       "--workers", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and (field in err[0] if field != "CARD" else f"{path}" in err[0]), err
+    assert not out.exists(), "nothing masked, no --out"
+
+
+def test_a_7_output_model_without_labels_says_the_order_is_assumed(tmp_path):
+    path = tmp_path / "m.onnx"
+    onnx_bins(path, RAW)
+    plain = OutsideModel(read_card(card(tmp_path, "a", file=str(path), scale="0..255", output="logits")))
+    assert "FER2013's order is assumed" in plain.describe() and "labels = [" in plain.describe()
+    stated = OutsideModel(read_card(card(tmp_path, "b", file=str(path), scale="0..255", output="logits",
+                                         labels=list(EMOTIONS))))
+    assert "assumed" not in stated.describe()
+
+
+def test_an_emotion_the_model_lacks_is_never_predicted(tmp_path):
+    """Labels without angry (FER2013's 0): a row with all its mass on contempt goes evenly to the emotions the
+    model has, never to angry (argmax of zeros would be 0)."""
+    path = tmp_path / "m.onnx"
+    onnx_bins(path, RAW)
+    labels = ["contempt", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    model = OutsideModel(read_card(card(tmp_path, "m", file=str(path), scale="0..255", labels=labels)))
+    p = model.probabilities(np.array([[1, 0, 0, 0, 0, 0, 0], [0, 0, 0, 1, 0, 0, 0]], np.float32))
+    assert p[:, 0].max() == 0 and p.argmax(1).tolist() == [1, 3] and np.allclose(p.sum(1), 1)
+    assert np.allclose(p[0, 1:], 1 / 6)
+
+
+def test_evaluate_goes_on_when_a_scored_model_file_has_moved(smoke_run, keras_files, tmp_path, capsys):
+    """A recorded outside model whose file is gone keeps its results; a test set added later scores the rest."""
+    import cv2
+    from datasets import make_synthetic
+    from experiments.evaluate import main as evaluate_main
+    run_dir = tmp_path / "copy"
+    shutil.copytree(smoke_run, run_dir)
+    moved = tmp_path / "moved.keras"
+    shutil.copy(keras_files / "m.keras", moved)
+    assert evaluate_main([str(run_dir), "--model", card(tmp_path, "k", name="bins", file=str(moved), scale="-1..1"),
+                          "--workers", "1", "--no-report"]) == 0
+    before = [r for r in json.loads((run_dir / "metrics.json").read_text())["results"] if r["train"] == "bins"]
+    moved.unlink()
+    images, labels, _ = make_synthetic(21, seed=3)
+    for i, (img, lab) in enumerate(zip(images, labels)):
+        (tmp_path / "set" / EMOTIONS[int(lab)]).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(tmp_path / "set" / EMOTIONS[int(lab)] / f"{i}.png"), img)
+    capsys.readouterr()
+    assert evaluate_main([str(run_dir), "--test-data", f"more={tmp_path / 'set'}", "--workers", "1",
+                          "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert f"model bins: {moved} is not there any more" in capsys.readouterr().out
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert [r for r in metrics["results"] if r["train"] == "bins"] == before, "its recorded results stay"
+    assert {r["train"] for r in metrics["results"] if r["test"].startswith("more:")} == {"majority", "clean", "masked"}
+    assert "bins" in (run_dir / "report.html").read_text()

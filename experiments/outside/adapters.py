@@ -1,7 +1,15 @@
-"""One adapter per model format behind one interface: `open_model(path)` -> an object with `shape` (the input
-shape, batch first, None for a free dimension), `outputs` (the output width, or None) and `run(x)` (a float32
-batch in the model's own layout and scale -> (N, outputs) float32). Adding a format is one class and one
-line in `ADAPTERS`. A file that its format cannot load raises InputError naming the file.
+"""One adapter per model format behind one interface: `open_model(path)` -> an object with
+  `shape`    the input shape, batch first: None for a free dimension, an int for a fixed one (a batch of 1 is
+             what `torch.onnx.export` writes without `dynamic_axes`)
+  `dtype`    the input's numpy dtype (float32, float16, uint8, int8, ...)
+  `outputs`  {output name: its width (or None)}, in the model's order
+  `select(name)` the output `run` returns (default: the first)
+  `run(x)`   a float32 batch of any length in the model's own layout and scale -> (N, width) float32
+
+`run` feeds the input in its own type (integers rounded and clipped, a quantised TFLite input quantised with its
+scale and zero point, a raw uint8 one as it is) and, where the batch is fixed, in batches of that size (the
+last one padded with its own last row, the padding dropped). Adding a format is one class and one line in
+`ADAPTERS`. A file that its format cannot load raises InputError naming the file.
 """
 from __future__ import annotations
 
@@ -14,8 +22,53 @@ from datasets.cli import InputError
 from ..model.inference import load_model
 from .card import FORMATS
 
+FREE_BATCH = 256  # rows per call where the model takes any batch
+ONNX_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
+              "tensor(uint8)": np.uint8, "tensor(int8)": np.int8}
 
-class KerasAdapter:
+
+def as_type(x: np.ndarray, dtype) -> np.ndarray:
+    """float32 values -> `dtype`: integers rounded and clipped to the type's range, floats cast."""
+    dtype = np.dtype(dtype)
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return np.clip(np.round(x), info.min, info.max).astype(dtype)
+    return x.astype(dtype, copy=False)
+
+
+def in_batches(run_one, x: np.ndarray, batch: int | None) -> np.ndarray:
+    """run_one on `x` in batches of the model's fixed size `batch` (the last padded with its own last row, the
+    padding's outputs dropped), or of FREE_BATCH rows where the batch is free."""
+    size = batch or FREE_BATCH
+    parts = []
+    for i in range(0, len(x), size):
+        part = x[i:i + size]
+        n = len(part)
+        if batch and n < batch:
+            part = np.concatenate([part, np.repeat(part[-1:], batch - n, axis=0)])
+        parts.append(np.asarray(run_one(part), np.float32).reshape(len(part), -1)[:n])
+    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+
+
+def _dims(shape) -> tuple:
+    """A shape with symbolic or unknown dimensions (None, -1, 0, "N") as None, fixed ones as ints."""
+    return tuple(int(d) if isinstance(d, (int, np.integer)) and d > 0 else None for d in shape)
+
+
+class _Adapter:
+    shape: tuple
+    dtype: np.dtype
+    outputs: dict
+
+    @property
+    def batch(self) -> int | None:
+        return self.shape[0]
+
+    def select(self, name: str) -> None:
+        self.output = name
+
+
+class KerasAdapter(_Adapter):
     """`.keras`, and legacy HDF5 `.h5` / `.hdf5` (Keras 3 reads both)."""
 
     def __init__(self, path: Path):
@@ -23,16 +76,25 @@ class KerasAdapter:
             self.model = load_model(path)
         except Exception as e:  # Keras raises many types for a file it cannot read
             raise InputError(f"{path}: not a loadable Keras model ({type(e).__name__}: {e})") from None
-        self.shape = tuple(self.model.input_shape)
-        self.outputs = self.model.output_shape[-1]
+        inputs = self.model.inputs
+        self.shape = _dims(inputs[0].shape)
+        self.dtype = np.dtype(getattr(inputs[0], "dtype", "float32") or "float32")
+        self.outputs = {t.name if hasattr(t, "name") else str(i): _dims(t.shape)[-1]
+                        for i, t in enumerate(self.model.outputs)}
+        self.output = next(iter(self.outputs))
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model.predict(x, batch_size=256, verbose=0), np.float32)
+        k = list(self.outputs).index(self.output)
+
+        def one(part):
+            y = self.model(as_type(part, self.dtype), training=False)
+            return np.asarray(y[k] if isinstance(y, (list, tuple)) else y)
+        return in_batches(one, x, self.batch)
 
 
-class TFLiteAdapter:
-    """`.tflite` through LiteRT: float models, and integer-quantised ones with their input and output
-    quantisation applied (scale, zero point)."""
+class TFLiteAdapter(_Adapter):
+    """`.tflite` through LiteRT: float models, integer-quantised ones with their input and output quantisation
+    applied (scale, zero point), and raw integer inputs (scale 0: no quantisation) fed as they are."""
 
     def __init__(self, path: Path):
         from ai_edge_litert.interpreter import Interpreter
@@ -41,33 +103,37 @@ class TFLiteAdapter:
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise InputError(f"{path}: not a loadable TFLite model ({e})") from None
-        self.input, self.output = self.interpreter.get_input_details()[0], self.interpreter.get_output_details()[0]
-        sig = self.input.get("shape_signature", self.input["shape"])
-        self.shape = (None,) + tuple(int(v) if v > 0 else None for v in sig[1:])
-        self.outputs = int(self.output["shape"][-1])
-        self._batch = None
+        self.input = self.interpreter.get_input_details()[0]
+        self.details = {d["name"]: d for d in self.interpreter.get_output_details()}
+        self.shape = _dims(self.input.get("shape_signature", self.input["shape"]))
+        self.dtype = np.dtype(self.input["dtype"])
+        self.outputs = {name: int(d["shape"][-1]) for name, d in self.details.items()}
+        self.output = next(iter(self.outputs))
+        self._rows = int(self.input["shape"][0])
 
-    def run(self, x: np.ndarray) -> np.ndarray:
-        if self._batch != len(x):
+    def _one(self, x: np.ndarray) -> np.ndarray:
+        if self._rows != len(x):  # a free batch: the interpreter is resized to this batch
             self.interpreter.resize_tensor_input(self.input["index"], [len(x), *x.shape[1:]])
             self.interpreter.allocate_tensors()
-            self._batch = len(x)
-        dtype = self.input["dtype"]
-        if np.issubdtype(dtype, np.integer):  # quantised input: q = x / scale + zero_point
-            scale, zero = self.input["quantization"]
-            info = np.iinfo(dtype)
-            x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
-        self.interpreter.set_tensor(self.input["index"], x.astype(dtype, copy=False))
+            self._rows = len(x)
+        scale, zero = self.input["quantization"]
+        if np.issubdtype(self.dtype, np.integer) and scale > 0:  # quantised input: q = x / scale + zero_point
+            x = x / scale + zero
+        self.interpreter.set_tensor(self.input["index"], as_type(x, self.dtype))
         self.interpreter.invoke()
-        y = self.interpreter.get_tensor(self.output["index"])
-        if np.issubdtype(y.dtype, np.integer):
-            scale, zero = self.output["quantization"]
+        out = self.details[self.output]
+        y = self.interpreter.get_tensor(out["index"])
+        scale, zero = out["quantization"]
+        if np.issubdtype(y.dtype, np.integer) and scale > 0:
             y = (y.astype(np.float32) - zero) * scale
         return y.astype(np.float32)
 
+    def run(self, x: np.ndarray) -> np.ndarray:
+        return in_batches(self._one, x, self.batch)
 
-class ONNXAdapter:
-    """`.onnx` through onnxruntime's CPU provider."""
+
+class ONNXAdapter(_Adapter):
+    """`.onnx` through onnxruntime's CPU provider; inputs of float32, float16, float64, uint8 and int8."""
 
     def __init__(self, path: Path):
         import onnxruntime as ort
@@ -75,14 +141,18 @@ class ONNXAdapter:
             self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own exception types for a bad file
             raise InputError(f"{path}: not a loadable ONNX model ({type(e).__name__}: {e})") from None
-        inp, out = self.session.get_inputs()[0], self.session.get_outputs()[0]
-        self.name = inp.name
-        self.shape = (None,) + tuple(d if isinstance(d, int) and d > 0 else None for d in inp.shape[1:])
-        last = out.shape[-1] if out.shape else None
-        self.outputs = last if isinstance(last, int) and last > 0 else None
+        inp = self.session.get_inputs()[0]
+        if inp.type not in ONNX_TYPES:
+            raise InputError(f"{path}: its input {inp.name!r} is {inp.type}; maskfer feeds "
+                             f"{', '.join(ONNX_TYPES)}")
+        self.name, self.dtype = inp.name, np.dtype(ONNX_TYPES[inp.type])
+        self.shape = _dims(inp.shape)
+        self.outputs = {o.name: (_dims(o.shape)[-1] if o.shape else None) for o in self.session.get_outputs()}
+        self.output = next(iter(self.outputs))
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.session.run(None, {self.name: x.astype(np.float32)})[0], np.float32)
+        return in_batches(lambda part: self.session.run([self.output], {self.name: as_type(part, self.dtype)})[0],
+                          x, self.batch)
 
 
 ADAPTERS = {"keras": KerasAdapter, "tflite": TFLiteAdapter, "onnx": ONNXAdapter}

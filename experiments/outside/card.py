@@ -8,6 +8,7 @@
     scale = "-1..1"              # 0..255 | 0..1 | -1..1 | imagenet (mean/std on 0..1 RGB)
     labels = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]  # the output order
     output = "probabilities"     # probabilities | logits
+    output_name = "probs"        # the output to score, for a model with several (optional with one)
 
 A bare model file is a card with only `file`, the rest from options given beside it (`CardDefaults`). What the
 model states (input size, channels, layout, output count) fills the optional fields and is checked against the
@@ -31,7 +32,7 @@ LAYOUTS = ("nhwc", "nchw")
 SCALES = ("0..255", "0..1", "-1..1", "imagenet")
 OUTPUTS = ("probabilities", "logits")
 NOT_FER = ("contempt",)  # classes other sets have and FER2013 lacks: their outputs are dropped
-FIELDS = ("name", "file", "input", "channels", "layout", "scale", "labels", "output")
+FIELDS = ("name", "file", "input", "channels", "layout", "scale", "labels", "output", "output_name")
 RESERVED = (C.CLEAN, C.MASKED, C.MIXED, C.BASELINE)
 
 
@@ -40,7 +41,8 @@ class ModelCard:
     """What an outside model takes and gives. file: the model file; input: (height, width) or None (from the
     model); channels, layout: None where the model states them; scale: how pixels 0..255 become its input;
     labels: the emotion of each output, in order (synonyms resolved when the card is read, `NOT_FER` kept by
-    name); output: probabilities or logits; source: the card's path, or "" for a bare model file."""
+    name); output: probabilities or logits; output_name: which of the model's outputs to score (None: the
+    model must have one); source: the card's path, or "" for a bare model file."""
 
     name: str
     file: Path
@@ -50,6 +52,7 @@ class ModelCard:
     channels: str | None = None
     layout: str | None = None
     output: str = "probabilities"
+    output_name: str | None = None
     source: str = ""
 
     def __post_init__(self):
@@ -68,6 +71,9 @@ class ModelCard:
         if self.input is not None:
             check(len(self.input) == 2 and all(isinstance(v, int) and v >= 8 for v in self.input), "input",
                   f"{list(self.input)}: expected [height, width], each at least 8")
+        if self.output_name is not None:
+            check(isinstance(self.output_name, str) and bool(self.output_name), "output_name",
+                  f"{self.output_name!r}: expected the name of one of the model's outputs")
         if self.labels is not None:
             check(len(set(self.labels)) == len(self.labels), "labels", f"repeat an emotion: {list(self.labels)}")
             check(any(lab in EMOTIONS for lab in self.labels), "labels", "name none of the seven emotions")
@@ -105,6 +111,7 @@ class CardDefaults:
     channels: str | None = None
     layout: str | None = None
     output: str | None = None
+    output_name: str | None = None
 
 
 def read_card(spec: str | Path, defaults: CardDefaults = CardDefaults()) -> ModelCard:
@@ -137,7 +144,8 @@ def read_card(spec: str | Path, defaults: CardDefaults = CardDefaults()) -> Mode
         inp = tuple(inp)
     return ModelCard(name=str(merged.get("name") or file.stem), file=file, scale=str(merged["scale"]),
                      labels=labels, input=inp, channels=merged.get("channels"), layout=merged.get("layout"),
-                     output=str(merged.get("output", "probabilities")), source=source)
+                     output=str(merged.get("output", "probabilities")), output_name=merged.get("output_name"),
+                     source=source)
 
 
 def resolve(card: ModelCard, shape: tuple, n_outputs: int | None) -> ModelCard:

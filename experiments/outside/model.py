@@ -4,8 +4,12 @@ emotions out, whatever the model's own input contract and label order.
 Faces are resized from 48x48 (FER2013 rows, or a test set's crops) to the card's input with bilinear
 interpolation (cv2.INTER_LINEAR), replicated into three channels for an RGB or BGR model, scaled as the
 card says and laid out NHWC or NCHW. Outputs are softmaxed if they are logits; outputs of classes FER2013
-lacks (contempt) are dropped and the rest renormalised; an emotion the model lacks gets probability 0, so
-the model never predicts it (its macro scores show it).
+lacks (contempt) are dropped and the rest renormalised; an emotion the model lacks gets probability 0, and a
+row whose kept outputs are all 0 is spread evenly over the emotions the model has, so the model never predicts
+an emotion it lacks (its macro scores show it).
+
+`probe` runs the model on a few real faces before anything is masked or written: the shape, the width, finite
+values and the output contract (probabilities sum to 1) are checked, and a failure names the card's field.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import numpy as np
 
 from datasets import EMOTIONS
 from datasets.checks import check
+from datasets.cli import InputError
 
 from .adapters import open_model
 from .card import ModelCard, resolve
@@ -24,6 +29,7 @@ from .card import ModelCard, resolve
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)  # RGB
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 BATCH = 256
+SUM_TOLERANCE = 0.05  # probabilities' row sums on the probe faces (quantised softmax outputs stray ~0.01-0.03)
 
 
 def file_sha256(path: Path) -> str:
@@ -39,7 +45,12 @@ class OutsideModel:
 
     def __init__(self, card: ModelCard):
         self.adapter = open_model(card.file)
-        self.card = resolve(card, self.adapter.shape, self.adapter.outputs)
+        self.adapter.select(choose_output(card, self.adapter.outputs))
+        self.card = resolve(card, self.adapter.shape, self.adapter.outputs[self.adapter.output])
+        if np.issubdtype(self.adapter.dtype, np.integer) and not _quantised(self.adapter):
+            check(self.card.scale == "0..255", "scale", f"{self.card.scale} contradicts {card.file.name}'s "
+                  f"{self.adapter.dtype} input (raw pixels): give scale = \"0..255\"")
+        self.assumed_order = card.labels is None
         self.sha256 = file_sha256(card.file)
         self.rank = len(self.adapter.shape)
         keep = [i for i, lab in enumerate(self.card.labels) if lab in EMOTIONS]
@@ -83,15 +94,74 @@ class OutsideModel:
             y /= y.sum(1, keepdims=True)
         out = np.zeros((len(y), len(EMOTIONS)), np.float64)
         out[:, self._targets] = y[:, self._columns]
-        total = out.sum(1, keepdims=True)
-        return (out / np.where(total > 0, total, 1.0)).astype(np.float32)
+        empty = out.sum(1) <= 0  # all the mass on classes FER2013 lacks: even over the emotions the model has
+        out[np.ix_(empty, self._targets)] = 1.0
+        return (out / out.sum(1, keepdims=True)).astype(np.float32)
+
+    def outputs(self, images: np.ndarray) -> np.ndarray:
+        """(N, 48, 48) uint8 faces -> the model's raw (N, width) float32 outputs; an error of the model's
+        runtime on the user's file is an InputError naming the file."""
+        x = self.inputs(images)
+        try:
+            return self.adapter.run(x)
+        except Exception as e:  # every runtime raises its own exception types
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise InputError(f"{self.card.file}: {self.card.format} failed on a batch of {list(x.shape)} "
+                             f"({type(e).__name__}: {first[:300]})") from None
+
+    def probe(self, images: np.ndarray) -> None:
+        """Run the model on a few real faces (N, 48, 48) uint8 and check what it gives: (N, width) rows, finite,
+        and for `output = "probabilities"` rows of non-negative values summing to 1 (within SUM_TOLERANCE).
+        ConfigError names the card's field that the model contradicts."""
+        y = self.outputs(images)
+        width = len(self.card.labels)
+        where = f"{self.card.file.name}'s output {self.adapter.output!r}"
+        check(y.shape == (len(images), width), "output_name" if self.card.output_name else "labels",
+              f"{where} gave shape {list(y.shape)} on {len(images)} faces; expected [{len(images)}, {width}]")
+        check(bool(np.isfinite(y).all()), "scale", f"{where} is not finite on real faces (scaled "
+              f"{self.card.scale}): NaN or infinity")
+        if self.card.output == "probabilities":
+            sums = y.sum(1)
+            check(bool((y >= -1e-6).all()) and bool(np.abs(sums - 1).max() <= SUM_TOLERANCE), "output",
+                  f"probabilities contradicts {where}: on real faces its rows sum to {sums.min():.3g}..{sums.max():.3g}"
+                  f"{' with negative values' if (y < -1e-6).any() else ''}, not 1: they are logits "
+                  "(output = \"logits\")")
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         """(N, 48, 48) uint8 faces -> (N, 7) float32 probabilities of the seven emotions."""
-        parts = [self.probabilities(self.adapter.run(self.inputs(images[i:i + BATCH])))
-                 for i in range(0, len(images), BATCH)]
+        parts = [self.probabilities(self.outputs(images[i:i + BATCH])) for i in range(0, len(images), BATCH)]
         return np.concatenate(parts) if parts else np.zeros((0, len(EMOTIONS)), np.float32)
+
+    def describe(self) -> str:
+        """One line: what the model was read as."""
+        c = self.card
+        line = (f"model {self.name}: {c.format} {c.file.name}, input {list(c.input)} {c.channels} {c.layout} "
+                f"{self.adapter.dtype} scaled {c.scale}{f', batch {self.adapter.batch}' if self.adapter.batch else ''}, "
+                f"output {self.adapter.output!r}: {', '.join(c.labels)} ({c.output})")
+        if self.assumed_order:
+            line += (f"\nmodel {self.name}: 7 outputs and no labels: FER2013's order is assumed; if the model's "
+                     "order differs, give labels = [...] in its card (or --labels)")
+        return line
 
     def record(self) -> dict:
         """What the report names: the card (resolved), the file and its sha256, the format."""
         return {**self.card.record(), "format": self.card.format, "sha256": self.sha256}
+
+
+def choose_output(card: ModelCard, outputs: dict) -> str:
+    """The output to score: the card's `output_name`, or the model's only output. ConfigError("output_name")
+    when the name is not an output or the model has several and the card names none."""
+    listed = ", ".join(f"{n!r} ({w if w else '?'} wide)" for n, w in outputs.items())
+    if card.output_name is not None:
+        check(card.output_name in outputs, "output_name", f"{card.output_name!r} is not an output of "
+              f"{card.file.name}; its outputs: {listed}")
+        return card.output_name
+    check(len(outputs) == 1, "output_name", f"is needed: {card.file.name} has {len(outputs)} outputs ({listed}); "
+          "name the one to score")
+    return next(iter(outputs))
+
+
+def _quantised(adapter) -> bool:
+    """A TFLite input with a quantisation scale: its integers are made from the card's scale."""
+    q = getattr(adapter, "input", None)
+    return isinstance(q, dict) and q.get("quantization", (0.0, 0))[0] > 0

@@ -30,9 +30,10 @@ from ..provenance import versions
 from ..runfolder import RunError, Timer, atomic_json, check_writable, read_json, read_predictions, save_samples
 from ..training.precision import cpu_model
 from .card import CardDefaults, ModelCard, read_card
-from .model import OutsideModel
+from .model import OutsideModel, file_sha256
 
 GUARD_POINTS = 0.05
+PROBE_ROWS = 32
 
 
 @dataclass(frozen=True)
@@ -93,25 +94,39 @@ def open_models(specs, defaults: CardDefaults = CardDefaults(), taken: tuple[str
         check(card.name not in names, "name", f"{card.name!r} is used twice (give the card a name = ...)")
         names.add(card.name)
         model = OutsideModel(card)
-        print(f"model {model.name}: {model.card.format} {model.card.file.name}, input {list(model.card.input)} "
-              f"{model.card.channels} {model.card.layout} scaled {model.card.scale}, outputs "
-              f"{', '.join(model.card.labels)} ({model.card.output})", flush=True)
+        print(model.describe(), flush=True)
         models.append(model)
     return models
 
 
+def probe_models(models: list[OutsideModel], fer: FERData) -> None:
+    """Each model run on PROBE_ROWS real faces (the first clean PrivateTest rows, or the first rows) and checked
+    (`OutsideModel.probe`) before anything is masked or written; ConfigError names the card's field."""
+    test = fer.split("PrivateTest")
+    faces = (test if len(test) else fer).images[:PROBE_ROWS]
+    for m in models:
+        m.probe(faces)
+
+
 def recorded_models(config: dict) -> list[OutsideModel]:
     """The outside models a run folder's config.json records, reopened from their cards (so that sets added
-    later score them too); RunError when a file is gone or changed since."""
+    later score them too). A model whose file is gone or changed since (sha256) is left out with a line that
+    says so: its recorded results stay, and everything that does not need its file goes on."""
     models = []
     for name, rec in config.get("outside_models", {}).items():
-        card = ModelCard(name=name, file=Path(rec["file"]), scale=rec["scale"], labels=tuple(rec["labels"]),
+        path = Path(rec["file"])
+        if not path.is_file():
+            print(f"model {name}: {path} is not there any more; its recorded results stay, it is not scored on "
+                  "anything new", flush=True)
+            continue
+        card = ModelCard(name=name, file=path, scale=rec["scale"], labels=tuple(rec["labels"]),
                          input=tuple(rec["input"]), channels=rec["channels"], layout=rec["layout"],
-                         output=rec["output"], source=rec.get("source", ""))
-        model = OutsideModel(card)
-        if model.sha256 != rec["sha256"]:
-            raise RunError(f"{card.file}: changed since {name} was scored (sha256 differs)")
-        models.append(model)
+                         output=rec["output"], output_name=rec.get("output_name"), source=rec.get("source", ""))
+        if file_sha256(path) != rec["sha256"]:
+            print(f"model {name}: {path} changed since it was scored (sha256 differs); its recorded results stay, "
+                  "it is not scored on anything new", flush=True)
+            continue
+        models.append(OutsideModel(card))
     return models
 
 
@@ -159,10 +174,11 @@ def score_run(cfg: ScoreConfig, command: str = "") -> Path:
     refuse_foreign_folder(out)
     with timer.stage("models"):  # a bad card stops the command before --out is made
         models = open_models(cfg.cards, cfg.defaults)
-    check_writable(out)
     with timer.stage("load"):
         print(f"loading {cfg.data}", flush=True)
         fer = load_rows(cfg.data, cfg.cache_dir, cfg.workers)
+        probe_models(models, fer)  # a card the model contradicts stops here: nothing masked, no --out
+        check_writable(out)
         test_sets = load_sets(cfg.test_data, cfg.mask_config, cfg.workers, cfg.cache_dir)
     test = fer.split("PrivateTest")
     if not len(test):
@@ -217,6 +233,7 @@ def add_models(run_dir: Path, specs, defaults: CardDefaults = CardDefaults(), wo
     fer = load_rows(data, cache_dir or cfg.get("cache_dir"), workers, cfg.get("limit_rows") or 0)
     if fer.source_hash != config.get("dataset_sha256"):
         raise RunError(f"{data}: not the data this run was made from (sha256 differs)")
+    probe_models(models, fer)
     test = fer.split("PrivateTest")
     mcfg = recorded_mask_config(cfg)
     images, _ = private_conditions(test, mcfg, cfg.get("test_mask_types", MASK_TYPES),
