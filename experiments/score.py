@@ -45,6 +45,8 @@ def parse_args(argv: list[str] | None) -> ScoreConfig:
     p.add_argument("--workers", type=int, default=0, help="masking processes (default: one per core)")
     p.add_argument("--cache-dir", help="parsed data, landmarks and masks (default: the user cache folder)")
     p.add_argument("--no-report", action="store_true", help="stop before report.html")
+    p.add_argument("--overwrite", action="store_true", help="score again into an --out that was scored with "
+                   "other settings (by default that stops; the same settings keep its results)")
     add_card_arguments(p)
     a = p.parse_args(argv)
     data = a.data or os.environ.get("FER2013_CSV")
@@ -55,7 +57,8 @@ def parse_args(argv: list[str] | None) -> ScoreConfig:
         cards=tuple(a.cards), data=data, out=a.out, defaults=card_defaults(a), mask_types=comma_list(a.mask_types),
         mask_seed=a.seed, test_mask_types=comma_list(a.test_mask_types), test_mask_geometries=comma_list(a.test_mask_geometry),
         test_mask_fits=comma_list(a.test_mask_fits), mask_family=a.mask_family, mask_appearance=a.mask_appearance,
-        test_mask_families=comma_list(a.test_mask_families), test_data=parse_test_data(a.test_data), workers=a.workers, cache_dir=a.cache_dir, report=not a.no_report),
+        test_mask_families=comma_list(a.test_mask_families), test_data=parse_test_data(a.test_data), workers=a.workers, cache_dir=a.cache_dir, report=not a.no_report,
+        overwrite=a.overwrite),
         OPTIONS)
 
 

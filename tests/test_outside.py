@@ -461,3 +461,53 @@ def test_evaluate_goes_on_when_a_scored_model_file_has_moved(smoke_run, keras_fi
     assert [r for r in metrics["results"] if r["train"] == "bins"] == before, "its recorded results stay"
     assert {r["train"] for r in metrics["results"] if r["test"].startswith("more:")} == {"majority", "clean", "masked"}
     assert "bins" in (run_dir / "report.html").read_text()
+
+
+def test_rescoring_into_its_own_folder_keeps_what_is_there(keras_files, synth_csv, tmp_path, capsys, monkeypatch):
+    import hashlib
+    import experiments.outside.score as score_mod
+    from experiments.score import main as score_main
+    out, cache = tmp_path / "scored", tmp_path / "c"
+    common = ["--data", str(synth_csv), "--out", str(out), "--cache-dir", str(cache), "--workers", "1", "--no-report",
+              "--test-mask-types", "n95", "--test-mask-fits", "nose"]
+    onnx_path = tmp_path / "two.onnx"
+    onnx_bins(onnx_path, _imagenet_feature("rgb"))
+    second = card(tmp_path, "second", name="second", file=str(onnx_path), scale="imagenet", output="logits")
+    first = card(tmp_path, "first", name="first", file=str(keras_files / "m.keras"), scale="-1..1")
+    assert score_main([first, *common]) == 0
+
+    def files():
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (out / "predictions").glob("*.csv")}
+    before, metrics = files(), json.loads((out / "metrics.json").read_text())
+    real = score_mod.private_conditions
+    monkeypatch.setattr(score_mod, "private_conditions", lambda *a, **k: pytest.fail("masked again"))
+    capsys.readouterr()
+    assert score_main([first, *common]) == 0
+    assert "is up to date (first)" in capsys.readouterr().out
+    assert files() == before and json.loads((out / "metrics.json").read_text()) == metrics
+    monkeypatch.setattr(score_mod, "private_conditions", real)
+    assert score_main([first, second, *common]) == 0
+    assert "keeping the results of first; scoring second" in capsys.readouterr().out
+    after = files()
+    assert {k: after[k] for k in before} == before and any(k.startswith("second__") for k in after)
+    results = json.loads((out / "metrics.json").read_text())["results"]
+    assert [r for r in results if r["train"] != "second"] == metrics["results"]
+    assert assert_cells(results) == {"majority", "first", "second"}
+    assert score_main([second, *common]) == 0  # first is no longer asked for: its results and files go
+    assert {r["train"] for r in json.loads((out / "metrics.json").read_text())["results"]} == {"majority", "second"}
+    assert not any(k.startswith("first__") for k in files())
+    assert score_main([second, *common[:-4], "--test-mask-types", "cloth", "--test-mask-fits", "nose"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "other settings (--test-mask-types)" in err[0] and "--overwrite" in err[0]
+    assert score_main([second, *common[:-4], "--test-mask-types", "cloth", "--test-mask-fits", "nose",
+                       "--overwrite"]) == 0
+    assert "masked:cloth" in {r["test"] for r in json.loads((out / "metrics.json").read_text())["results"]}
+
+
+def assert_cells(results) -> set[str]:
+    """The models of a results list, after checking each has the same conditions as the baseline."""
+    conds = {}
+    for r in results:
+        conds.setdefault(r["train"], []).append(r["test"])
+    assert all(v == conds["majority"] for v in conds.values()), conds
+    return set(conds)

@@ -11,6 +11,7 @@ sign of a wrong card.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -58,6 +59,7 @@ class ScoreConfig:
     workers: int = 0
     cache_dir: str | None = None
     report: bool = True
+    overwrite: bool = False
 
     def __post_init__(self):
         check(len(self.cards) > 0, "cards", "needs at least one model card or file")
@@ -168,8 +170,47 @@ def refuse_foreign_folder(out: Path) -> None:
                        f"python -m experiments.evaluate {out} --model CARD")
 
 
+NOT_SETTINGS = ("cards", "defaults", "out", "workers", "cache_dir", "report", "overwrite")  # leave results as they are
+SETTING_OPTIONS = {"mask_seed": "--seed", "test_mask_geometries": "--test-mask-geometry"}
+
+
+def _settings(recorded: dict) -> dict:
+    return {k: v for k, v in json.loads(json.dumps(recorded)).items() if k not in NOT_SETTINGS}
+
+
+def earlier_results(out: Path, cfg: ScoreConfig, data_sha256: str, models: list[OutsideModel]) -> list[dict]:
+    """What an earlier `experiments.score` into `out` left that this one can keep: the majority baseline's and
+    each model's results whose record (card, file, sha256) is unchanged, when the settings that make the rows
+    and masks are the same. RunError names the settings that differ, unless cfg.overwrite (then nothing is
+    kept). [] for a new folder."""
+    config = read_json(out / "config.json") if (out / "config.json").is_file() else None
+    metrics = read_json(out / "metrics.json") if (out / "metrics.json").is_file() else None
+    if not config or not metrics or cfg.overwrite:
+        return []
+    before, now = _settings(config.get("config", {})), _settings(asdict(cfg))
+    changed = sorted(k for k in now if before.get(k) != now[k])
+    if config.get("dataset_sha256") != data_sha256:
+        changed.insert(0, "data")
+    if changed:
+        named = ", ".join(SETTING_OPTIONS.get(k, "--" + k.replace("_", "-")) for k in changed)
+        raise RunError(f"--out {out}: scored earlier with other settings ({named}); give another --out, or "
+                       "--overwrite to score it again")
+    recorded = config.get("outside_models", {})
+    same = {m.name for m in models if json.loads(json.dumps(m.record())) == recorded.get(m.name)}
+    return [r for r in metrics["results"] if r["train"] in same | {C.BASELINE}]
+
+
+def _drop_predictions(out: Path, keep: set[str]) -> None:
+    """Prediction files of models no longer in the folder's command (and of ones about to be rescored)."""
+    for p in (out / "predictions").glob("*__*.csv"):
+        if p.name.split("__")[0] not in keep:
+            p.unlink()
+
+
 def score_run(cfg: ScoreConfig, command: str = "") -> Path:
-    """`python -m experiments.score`: write a run folder of outside models (no training); returns it."""
+    """`python -m experiments.score`: write a run folder of outside models (no training); returns it.
+    Rescoring into its own folder keeps what is there (`earlier_results`) and scores only models that are new or
+    changed; with nothing to score it writes nothing."""
     timer, out = Timer(), Path(cfg.out)
     refuse_foreign_folder(out)
     with timer.stage("models"):  # a bad card stops the command before --out is made
@@ -178,7 +219,17 @@ def score_run(cfg: ScoreConfig, command: str = "") -> Path:
         print(f"loading {cfg.data}", flush=True)
         fer = load_rows(cfg.data, cfg.cache_dir, cfg.workers)
         probe_models(models, fer)  # a card the model contradicts stops here: nothing masked, no --out
+        kept = earlier_results(out, cfg, fer.source_hash, models)
+        reused = {r["train"] for r in kept}
+        todo = [m for m in models if m.name not in reused]
+        if kept and not todo and {r["train"] for r in read_json(out / "metrics.json")["results"]} == reused:
+            print(f"score: {out} is up to date ({', '.join(m.name for m in models)})", flush=True)
+            return out
+        if reused - {C.BASELINE}:
+            print(f"score: keeping the results of {', '.join(sorted(reused - {C.BASELINE}))}; scoring "
+                  f"{', '.join(m.name for m in todo) or 'none'}", flush=True)
         check_writable(out)
+        _drop_predictions(out, reused)
         test_sets = load_sets(cfg.test_data, cfg.mask_config, cfg.workers, cfg.cache_dir)
     test = fer.split("PrivateTest")
     if not len(test):
@@ -191,11 +242,13 @@ def score_run(cfg: ScoreConfig, command: str = "") -> Path:
                  held_out=images.get(C.HELD_OUT))
     majority = _majority(fer)
     with timer.stage("evaluate"):
-        score_with = scorers({}, majority) + outside_scorers(models)
-        results = evaluate_models(score_with, images, test.labels, test.rows, out / "predictions")
+        score_with = ([] if C.BASELINE in reused else scorers({}, majority)) + outside_scorers(todo)
+        results = kept + evaluate_models(score_with, images, test.labels, test.rows, out / "predictions")
         for ts, conds in test_sets:
             results += evaluate_models(score_with, conds, ts.fer.labels, ts.fer.rows, out / "predictions", ts.emotions)
             save_set_conditions(out, ts, conds)
+    order = [C.BASELINE] + [m.name for m in models]
+    results.sort(key=lambda r: order.index(r["train"]))  # stable: each model's conditions in their own order
     guard(results, [m.name for m in models])
     config = {"command": command, "kind": "score", "config": {**asdict(cfg), "variants": [],
                                                               "train_mask_types": list(cfg.mask_types),
