@@ -31,7 +31,7 @@ def _chunk(task):
         spec = cfg.spec_for(rows[i])
         xy = np.clip(np.round(points[i]).astype(int), 0, SIDE - 1)
         for j, fit in enumerate(FITS):
-            a = mask_alpha(points[i], spec, SIDE, SIDE, *eye_clearance(status[i], SIDE), geometry=cfg.geometry, fit=fit)
+            a = mask_alpha(points[i], spec, SIDE, SIDE, *eye_clearance(status[i], SIDE, fit), geometry=cfg.geometry, fit=fit)
             out[i, j] = a[xy[:, 1], xy[:, 0]] > 0.5
     return out
 

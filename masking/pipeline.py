@@ -75,6 +75,8 @@ class MaskConfig:
             del out["geometry"]
         if self.fit == "nose":
             del out["fit"]
+        elif self.fit == "high":
+            out["high_version"] = HIGH_VERSION
         if self.family == "template":
             del out["family"]
         else:  # a change to the surface renderer's look gives new keys: its masks are never taken from an older cache
@@ -163,14 +165,23 @@ def _landmark_chunk(task):
 # Landmarks no detector confirmed also get an eye floor: the mask stays below FER2013's low eye line.
 EYE_CLEARANCE = {"detected": 0.12, "detected_cnn": 0.25, "detected_weak": 0.35}
 UNCONFIRMED_CLEARANCE = 0.35
+# A mask worn `high` comes this much closer to the eyes (up to the lowest eye landmark, where its soft edge starts,
+# for detected landmarks; never past HIGH_MIN_CLEARANCE): on FER2013's
+# framing the upper nose bridge (landmark 28) lies ~0.16 inter-ocular distances below the eye line, inside the
+# usual clearance, so without it `high` stopped where `nose` does (BENCHMARKS 17).
+HIGH_RISE, HIGH_MIN_CLEARANCE = 0.12, 0.0
+HIGH_VERSION = 2  # 2: the clearance above; a new key for the masks worn high, never an older cache's
 
 
-def eye_clearance(status: int, height: int) -> tuple[float, float | None]:
-    """(margin, eye_floor) for `apply_mask` on a FER row of `height` pixels with this landmark status."""
+def eye_clearance(status: int, height: int, fit: str = "nose") -> tuple[float, float | None]:
+    """(margin, eye_floor) for `apply_mask` on a FER row of `height` pixels with this landmark status, for a
+    mask worn `fit`."""
     name = STATUSES[status]
-    if name in EYE_CLEARANCE:
-        return EYE_CLEARANCE[name], None
-    return UNCONFIRMED_CLEARANCE, FER_LOW_EYE_Y * height
+    margin, floor = (EYE_CLEARANCE[name], None) if name in EYE_CLEARANCE else (UNCONFIRMED_CLEARANCE,
+                                                                             FER_LOW_EYE_Y * height)
+    if fit == "high":
+        margin = max(HIGH_MIN_CLEARANCE, margin - HIGH_RISE)
+    return margin, floor
 
 
 def _mask_chunk(args):
@@ -181,7 +192,7 @@ def _mask_chunk(args):
     family = FAMILIES.index(config.family)
     for i in range(len(images)):
         spec = config.spec_for(rows[i])
-        clearance = eye_clearance(status[i], images[i].shape[0])
+        clearance = eye_clearance(status[i], images[i].shape[0], config.fit)
         if config.family == "surface":
             out[i], coverage[i], shade = apply_surface(images[i], points[i], spec.mask_type,
                                                        config.surface_rng(rows[i]), *clearance, fit=config.fit)

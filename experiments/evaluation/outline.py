@@ -28,7 +28,7 @@ def _outline_chunk(task) -> np.ndarray:
     points, status, rows, config, side = task
     out = np.empty((len(rows), side * side), np.uint8)
     for i in range(len(rows)):
-        alpha = mask_alpha(points[i], config.spec_for(rows[i]), SIDE, SIDE, *eye_clearance(status[i], SIDE),
+        alpha = mask_alpha(points[i], config.spec_for(rows[i]), SIDE, SIDE, *eye_clearance(status[i], SIDE, config.fit),
                            geometry=config.geometry, fit=config.fit)
         out[i] = (cv2.resize(alpha, (side, side), interpolation=cv2.INTER_AREA) > 0.5).reshape(-1)
     return out
