@@ -33,10 +33,11 @@ def parse_args(argv: list[str] | None) -> StudyConfig:
                    help=f"architectures, each with every seed: {', '.join(MODEL_NAMES)}")
     p.add_argument("--out", required=True, help="the study folder; rerunning into it resumes")
     p.add_argument("--engine", default="local", help="local (default) or ray")
-    p.add_argument("--parallel", type=int, default=1, help="local engine: runs at once (default 1)")
+    p.add_argument("--parallel", type=int, default=0, help="local engine: runs at once (default: this machine's "
+                   "cores divided by --cpus-per-run)")
     p.add_argument("--address", help="ray engine: a running cluster's address (default: Ray on this machine)")
     p.add_argument("--cpus-per-run", type=int, default=0, help="CPUs each run takes and pins TensorFlow's "
-                   "threads to (default: 1 on Ray; on the local engine this machine's cores / --parallel)")
+                   "threads to (default 1 on both engines, so that a study's figures do not depend on the engine)")
     p.add_argument("--gpus-per-run", type=float, default=0.0, help="ray engine: GPUs each run takes (default 0)")
     a, rest = p.parse_known_args(argv)
     for opt in ("--seed", "--model", "--out", "--threads"):

@@ -188,10 +188,15 @@ def test_the_local_engine_moves_its_work_folder(tmp_path):
     assert final.stat().st_ino == inode and not work.exists(), "renamed, not copied"
 
 
-def test_cpus_per_run_defaults_to_what_a_small_node_takes(tmp_path):
+def test_cpus_per_run_defaults_to_one_on_both_engines(tmp_path):
+    """One thread count for both engines (float32 sums depend on it); the local engine then runs one run per
+    core at once."""
     base = RunConfig(out=str(tmp_path))
-    assert StudyConfig(out=str(tmp_path), base=base, engine="ray").cpus_per_run == 1
-    assert StudyConfig(out=str(tmp_path), base=base, parallel=2).cpus_per_run == max(1, (os.cpu_count() or 1) // 2)
+    ray_study, local_study = (StudyConfig(out=str(tmp_path), base=base, engine=e) for e in ("ray", "local"))
+    assert ray_study.cpus_per_run == local_study.cpus_per_run == 1 and ray_study.run_config("maskfer_se", 0).threads == 1
+    assert local_study.parallel == (os.cpu_count() or 1)
+    assert StudyConfig(out=str(tmp_path), base=base, cpus_per_run=2).parallel == max(1, (os.cpu_count() or 1) // 2)
+    assert StudyConfig(out=str(tmp_path), base=base, parallel=1, cpus_per_run=3).cpus_per_run == 3
 
 
 # ------------------------------------------------------------------ clean ends (commands in their own process)

@@ -10,7 +10,7 @@ from skimage import data
 from datasets import FERData
 from experiments import conditions as C
 from masking import FITS, GEOMETRIES, STATUSES, LandmarkFinder, MaskConfig, MaskSpec, mask_alpha, mask_key
-from masking.pipeline import HIGH_VERSION, eye_clearance
+from masking.pipeline import HIGH_MIN_CLEARANCE, HIGH_RISE, eye_clearance
 
 MOUTH, NOSE_TIP, NOSTRILS, EYES = range(48, 68), [30], range(31, 36), range(36, 48)
 
@@ -79,8 +79,9 @@ def test_high_keeps_the_eyes_as_clear_as_nose(faces):
 @pytest.mark.parametrize("status", ["detected", "detected_cnn"])
 def test_high_reaches_the_upper_nose_bridge_and_no_eye(faces, status):
     """With the pipeline's clearance for a landmark status, `high` covers the upper nose bridge (landmark 28) on
-    many more faces than `nose` (detected landmarks: 59% against 11% of these 37; on LFW's framing 28 often
-    lies level with the lower eyelid, where no mask may go), and still no eye landmark."""
+    many more faces than `nose` (detected landmarks: 46% against 11% of these 37, alpha > 0.5 at its pixel; on
+    LFW's framing 28 often lies level with the lower eyelid, where no mask may go), and still no eye landmark.
+    FER2013's figures against independent landmarks: BENCHMARKS 17."""
     bridge = {"nose": [], "high": []}
     for (h, w), pts in faces:
         for fit in bridge:
@@ -90,7 +91,7 @@ def test_high_reaches_the_upper_nose_bridge_and_no_eye(faces, status):
             bridge[fit].append(bool(covered(a, pts, [28]).all()))
     nose, high = np.array(bridge["nose"]), np.array(bridge["high"])
     print(status, f"upper bridge covered: nose {nose.mean():.0%}, high {high.mean():.0%} of {len(nose)} faces")
-    assert high.mean() >= nose.mean() + (0.4 if status == "detected" else 0.0) and (high >= nose).all()
+    assert high.mean() >= nose.mean() + (0.3 if status == "detected" else 0.0) and (high >= nose).all()
 
 
 def test_a_fit_changes_the_cache_key_and_nose_keeps_todays():
@@ -99,7 +100,7 @@ def test_a_fit_changes_the_cache_key_and_nose_keeps_todays():
     keys = {fit: mask_key(fer, MaskConfig(fit=fit)) for fit in FITS}
     assert len(set(keys.values())) == 4 and keys["nose"] == mask_key(fer, MaskConfig())
     assert keys["nose"] == "992b6be6b42f6cce47ec88f8", "the key masks worn over the nose have had since before fits"
-    assert MaskConfig(fit="high").identity()["high_version"] == HIGH_VERSION
+    assert MaskConfig(fit="high").identity()["high_clearance"] == [HIGH_RISE, HIGH_MIN_CLEARANCE]
     assert C.FITS == FITS and C.fit_of(C.fit_condition("mouth")) == "mouth" and C.fit_of("masked:n95") is None
 
 

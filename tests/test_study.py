@@ -41,8 +41,9 @@ def one_seed_study(synth_csv, tmp_path_factory, shared_cache):
 
 @pytest.fixture(scope="module")
 def local_study(synth_csv, tmp_path_factory):
+    """Two seeds on the local engine, float32, with the default thread count (the Ray test's twin)."""
     out = tmp_path_factory.mktemp("study") / "local"
-    assert study_main(_args(synth_csv, out, "--seeds", "0", "1", "--cpus-per-run", "1", "--parallel", "2")) == 0
+    assert study_main(_args(synth_csv, out, "--seeds", "0", "1", "--precision", "float32")) == 0
     return out
 
 
@@ -105,9 +106,13 @@ def test_local_study_writes_runs_summary_and_report(local_study):
 
 @pytest.mark.slow
 def test_ray_gives_the_same_per_seed_accuracies(local_study, synth_csv, tmp_path, ray_session):
+    """The same two-seed float32 study, defaults for the thread count on both engines: equal per-seed figures."""
     out = tmp_path / "ray"
-    assert study_main(_args(synth_csv, out, "--seeds", "0", "1", "--cpus-per-run", "1", "--engine", "ray")) == 0
+    assert study_main(_args(synth_csv, out, "--seeds", "0", "1", "--precision", "float32", "--engine", "ray")) == 0
     assert _per_seed(out) == _per_seed(local_study)
+    threads = {json.loads((s / m / f"seed{k}" / "config.json").read_text())["threads"]["intra_op"]
+               for s in (out, local_study) for m in ("maskfer_se",) for k in (0, 1)}
+    assert threads == {1}, "the thread count each run trained with, recorded, the same on both engines"
 
 
 @pytest.mark.slow
@@ -148,7 +153,7 @@ def test_a_worker_killed_mid_run_is_retried(local_study, synth_csv, tmp_path, ra
             time.sleep(0.2)
     thread = threading.Thread(target=killer)
     thread.start()
-    rc = study_main(_args(synth_csv, out, "--seeds", "1", "--cpus-per-run", "1", "--engine", "ray"))
+    rc = study_main(_args(synth_csv, out, "--seeds", "1", "--precision", "float32", "--engine", "ray"))
     thread.join()
     assert killed, "no running worker was found to kill"
     assert rc == 0 and json.loads((out / "study.json").read_text())["runs"][0]["seed"] == 1

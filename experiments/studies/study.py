@@ -28,6 +28,9 @@ from .engines import ENGINES, Failed, Finished, RunSpec, unpack
 from .placing import replace_folder
 
 
+DEFAULT_CPUS_PER_RUN = 1
+
+
 class RunFailed(RuntimeError):
     """Runs of a study that raised (each reported when it failed); the command exits 1."""
 
@@ -36,16 +39,17 @@ class RunFailed(RuntimeError):
 class StudyConfig:
     """seeds: training seeds (each a run); models: architectures (each with every seed); base: the RunConfig
     every run shares (its seed and model are replaced per run); engine "local" or "ray"; parallel: local
-    runs at once; address: a Ray cluster (None: this machine); cpus_per_run, gpus_per_run: each run's share
-    (its TensorFlow thread pools are pinned to cpus_per_run, whatever the engine; 0: 1 on Ray, so that any node
-    takes a run, and this machine's cores divided by `parallel` on the local engine)."""
+    runs at once (0: this machine's cores divided by cpus_per_run); address: a Ray cluster (None: this
+    machine); cpus_per_run, gpus_per_run: each run's share. A run's TensorFlow thread pools are pinned to
+    cpus_per_run, and its default (0) is 1 on both engines: float32 sums depend on the thread count, so one
+    default for both makes a study's figures the same whichever engine ran it (and any Ray node takes a run)."""
 
     out: str
     base: RunConfig
     seeds: tuple[int, ...] = (0,)
     models: tuple[str, ...] = (TrainConfig.model,)
     engine: str = "local"
-    parallel: int = 1
+    parallel: int = 0
     address: str | None = None
     cpus_per_run: int = 0
     gpus_per_run: float = 0.0
@@ -58,13 +62,14 @@ class StudyConfig:
         for m in self.models:
             check_choice(m, MODEL_NAMES, "models")
         check_choice(self.engine, tuple(ENGINES), "engine")
-        check(self.parallel >= 1, "parallel", f"must be at least 1, got {self.parallel}")
+        check(self.parallel >= 0, "parallel", f"must be 0 (one run per cpus_per_run cores) or more, got {self.parallel}")
         check(self.cpus_per_run >= 0, "cpus_per_run", f"must be 0 or more, got {self.cpus_per_run}")
         check(self.gpus_per_run >= 0, "gpus_per_run", f"must be 0 or more, got {self.gpus_per_run}")
         check(self.address is None or self.engine == "ray", "address", "needs --engine ray")
-        if not self.cpus_per_run:  # ray: what the smallest node takes; local: this machine shared by the runs
-            cpus = 1 if self.engine == "ray" else max(1, (os.cpu_count() or 1) // self.parallel)
-            object.__setattr__(self, "cpus_per_run", cpus)
+        if not self.cpus_per_run:  # the same on both engines (the numerics depend on it)
+            object.__setattr__(self, "cpus_per_run", DEFAULT_CPUS_PER_RUN)
+        if not self.parallel:
+            object.__setattr__(self, "parallel", max(1, (os.cpu_count() or 1) // self.cpus_per_run))
 
     def folder(self, model: str, seed: int) -> Path:
         return Path(self.out) / model / f"seed{seed}"
