@@ -6,7 +6,7 @@ import json
 import sys
 
 from . import EMOTIONS, USAGES, load_dataset, make_synthetic, write_fer_csv
-from .cli import build_or_exit, exit_code
+from .cli import at_least, build_or_exit, exit_code, folder, seed
 from .engine import ENGINES, Engine
 from .prepare import parse_split, prepare_photos
 
@@ -46,20 +46,20 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("info", help="rows per Usage x emotion")
     p.add_argument("path", help="FER2013 .csv / .csv.gz, or an image-folder root")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--cache-dir", default=None, help="parsed-dataset cache (default: user cache dir)")
+    p.add_argument("--cache-dir", type=folder, default=None, help="parsed-dataset cache (default: user cache dir)")
     p.add_argument("--no-cache", action="store_true", help="parse without reading or writing the cache")
     p.set_defaults(func=_info)
     p = sub.add_parser("synth", help="write a small synthetic FER-format CSV")
     p.add_argument("out", help="output .csv or .csv.gz")
-    p.add_argument("--rows", type=int, default=700)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rows", type=at_least(21), default=700, help="at least 21: each emotion in each split")
+    p.add_argument("--seed", type=seed, default=0)
     p.set_defaults(func=_synth)
     p = sub.add_parser("prepare", help="a folder of face photos -> a prepared set (face crops in shards)")
     p.add_argument("photos", help="a folder of <emotion>/ or <split>/<emotion>/ folders of photos")
-    p.add_argument("--out", required=True, help="the prepared set's folder (outside PHOTOS); rerunning resumes")
+    p.add_argument("--out", type=folder, required=True, help="the prepared set's folder (outside PHOTOS); rerunning resumes")
     p.add_argument("--split", default="0.8,0.1,0.1", help="train,val,test fractions for a set without split "
                    "folders (stratified by emotion; default 0.8,0.1,0.1)")
-    p.add_argument("--seed", type=int, default=0, help="the split's seed")
+    p.add_argument("--seed", type=seed, default=0, help="the split's seed")
     p.add_argument("--engine", choices=ENGINES, default="local", help="local processes (default) or Ray tasks")
     p.add_argument("--address", help="ray engine: a running cluster's address (default: Ray on this machine)")
     p.add_argument("--workers", type=int, default=0, help="local engine: processes (default: one per core)")

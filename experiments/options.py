@@ -9,11 +9,11 @@ from datetime import datetime
 from pathlib import Path
 
 from datasets.checks import ConfigError
-from datasets.cli import build_or_exit
+from datasets.cli import build_or_exit, folder, seed
 from masking import FAMILIES, FITS, MASK_TYPES
 
 from . import conditions as C
-from .outside.card import CHANNELS, LAYOUTS, OUTPUTS, SCALES, CardDefaults
+from .outside.card import CHANNELS, LAYOUTS, OUTPUTS, SCALES, CardDefaults, emotion_name
 from .config import PROFILES, TRANSFER, RunConfig, TransferConfig, parse_test_data, profile_config
 from .training.config import MODEL_NAMES, PRECISIONS, TRANSFER_METHODS, VIEWS
 
@@ -29,13 +29,13 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"variants to train: {', '.join(C.VARIANTS)}")
     p.add_argument("--profile", default="default", choices=list(PROFILES))
     p.add_argument("--data", help="FER2013 .csv/.csv.gz or image folders (default: $FER2013_CSV; smoke: synthetic)")
-    p.add_argument("--out", help="run folder (default runs/<timestamp>); rerunning into it resumes")
+    p.add_argument("--out", type=folder, help="run folder (default runs/<timestamp>); rerunning into it resumes")
     p.add_argument("--overwrite", action="store_true", help="retrain variants whose settings changed")
     p.add_argument("--epochs", type=int)
     p.add_argument("--model", choices=MODEL_NAMES)
     p.add_argument("--width", type=int)
     p.add_argument("--batch-size", type=int)
-    p.add_argument("--seed", type=int, help="initial weights, shuffling and augmentation")
+    p.add_argument("--seed", type=seed, help="initial weights, shuffling and augmentation")
     p.add_argument("--class-weights", action="store_true", default=None, help="inverse-frequency class weights")
     p.add_argument("--crop", type=int, help="training crop side in pixels, random position (48 = no crop)")
     p.add_argument("--erasing", type=float, help="probability of erasing one random patch of each training crop "
@@ -71,7 +71,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    "one other than the training family gives masked:held-out (default both: template,surface)")
     p.add_argument("--train-occlusion", type=float, default=0.5, metavar="P", help="share of the mask-aware "
                    "models' training rows that get a random lower-face occluder each epoch (0..1; default 0.5; 0 = off)")
-    p.add_argument("--mask-seed", type=int, default=0, help="the masks' seed (type, colour per row)")
+    p.add_argument("--mask-seed", type=seed, default=0, help="the masks' seed (type, colour per row)")
     p.add_argument("--limit-rows", type=int, help="at most this many rows per split (smoke: 300)")
     p.add_argument("--workers", type=int, default=0, help="masking processes (default: one per core)")
     p.add_argument("--threads", type=int, default=0, help="TensorFlow's intra- and inter-op threads, recorded in "
@@ -79,7 +79,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test-data", action="append", default=[], metavar="NAME=PATH",
                    help="another face dataset to test on, clean and masked (repeatable): a FER-format CSV or a "
                         "folder of <emotion>/ (or <split>/<emotion>/) image folders")
-    p.add_argument("--cache-dir", help="parsed data, landmarks and masks (default: $MASKFER_CACHE_DIR or the "
+    p.add_argument("--cache-dir", type=folder, help="parsed data, landmarks and masks (default: $MASKFER_CACHE_DIR or the "
                    "user cache folder)")
     p.add_argument("--no-report", action="store_true", help="stop before report.html")
     p.add_argument("--verbose", action="store_true", help="Keras's own per-epoch output (TensorFlow's start-up "
@@ -121,7 +121,8 @@ def card_defaults(a: argparse.Namespace) -> CardDefaults:
             size = tuple(int(v) for v in a.input.split(","))
         except ValueError:
             raise ConfigError("input", f"{a.input!r}: expected HEIGHT,WIDTH") from None
-    return CardDefaults(scale=a.scale, labels=comma_list(a.labels) if a.labels else None, input=size,
+    labels = tuple(emotion_name(lab) for lab in comma_list(a.labels)) if a.labels else None  # named --labels
+    return CardDefaults(scale=a.scale, labels=labels, input=size,
                         channels=a.channels, layout=a.layout, output=a.output, output_name=a.output_name)
 
 

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from datasets.cli import InputError, build_or_exit, exit_code
+from datasets.cli import InputError, build_or_exit, exit_code, folder, seed
 from masking import FAMILIES, MASK_TYPES
 
 from .config import parse_test_data
@@ -26,7 +26,7 @@ def parse_args(argv: list[str] | None) -> ScoreConfig:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("cards", nargs="+", metavar="CARD", help="a model card (.toml) or a model file")
     p.add_argument("--data", help="FER2013 .csv/.csv.gz or image folders (default: $FER2013_CSV)")
-    p.add_argument("--out", required=True, help="the run folder to write")
+    p.add_argument("--out", type=folder, required=True, help="the run folder to write")
     p.add_argument("--test-data", action="append", default=[], metavar="NAME=PATH",
                    help="another face dataset to test on, clean and masked (repeatable), as experiments.run's")
     p.add_argument("--mask-types", default=",".join(MASK_TYPES), help="comma-separated: the masked condition's "
@@ -41,9 +41,9 @@ def parse_args(argv: list[str] | None) -> ScoreConfig:
                    "random (default, as a default run trains with) or fixed")
     p.add_argument("--test-mask-families", default=",".join(FAMILIES), help="comma-separated families; one other "
                    "than --mask-family gives masked:held-out (default both)")
-    p.add_argument("--seed", type=int, default=0, help="the masks' seed")
+    p.add_argument("--seed", type=seed, default=0, help="the masks' seed")
     p.add_argument("--workers", type=int, default=0, help="masking processes (default: one per core)")
-    p.add_argument("--cache-dir", help="parsed data, landmarks and masks (default: the user cache folder)")
+    p.add_argument("--cache-dir", type=folder, help="parsed data, landmarks and masks (default: the user cache folder)")
     p.add_argument("--no-report", action="store_true", help="stop before report.html")
     p.add_argument("--overwrite", action="store_true", help="score again into an --out that was scored with "
                    "other settings (by default that stops; the same settings keep its results)")

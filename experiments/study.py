@@ -12,7 +12,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from datasets.cli import build_or_exit, exit_code
+from datasets.cli import build_or_exit, exit_code, folder, seed
 
 from .options import OPTIONS, parse_run_args
 from .reporting import write_reports
@@ -28,10 +28,10 @@ class MissingExtra(RunError):
 def parse_args(argv: list[str] | None) -> StudyConfig:
     p = argparse.ArgumentParser(prog="python -m experiments.study", description=__doc__, allow_abbrev=False,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seeds", type=int, nargs="*", default=None, help="training seeds, one run each (default 0)")
+    p.add_argument("--seeds", type=seed, nargs="*", default=None, help="training seeds, one run each (default 0)")
     p.add_argument("--models", nargs="+", default=[TrainConfig.model], metavar="MODEL",
                    help=f"architectures, each with every seed: {', '.join(MODEL_NAMES)}")
-    p.add_argument("--out", required=True, help="the study folder; rerunning into it resumes")
+    p.add_argument("--out", type=folder, required=True, help="the study folder; rerunning into it resumes")
     p.add_argument("--engine", default="local", help="local (default) or ray")
     p.add_argument("--parallel", type=int, default=0, help="local engine: runs at once (default: this machine's "
                    "cores divided by --cpus-per-run)")

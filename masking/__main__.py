@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from datasets.atomic import atomic_path
-from datasets.cli import InputError, build_or_exit, exit_code
+from datasets.cli import InputError, at_least, build_or_exit, exit_code, folder, seed
 from datasets.engine import ENGINES, Engine, progress, stream
 from datasets.photos import PhotoFolder, load_rgb, local_ref
 from datasets import EMOTIONS, IMAGE_SUFFIXES, USAGES, load_dataset, write_fer_csv
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--mask-type", default="random", choices=MASK_TYPES + ("random",))
         p.add_argument("--color", action="append", choices=list(COLORS), help="colour(s) to draw from (repeatable)")
         p.add_argument("--texture", action="append", choices=TEXTURES, help="texture(s) to draw from (repeatable)")
-        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--seed", type=seed, default=0)
         p.add_argument("--mask-geometry", choices=GEOMETRIES, default="landmark", help="landmark: the mask follows "
                        "the jaw (default); rigid: placed by the eyes and nose bridge, sized for an open mouth")
         p.add_argument("--mask-fit", default="nose", help="how the mask is worn: chin (pulled down, mouth "
@@ -148,9 +148,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--workers", type=int, default=0, help="local engine: processes (default: one per core)")
         p.add_argument("--engine", choices=ENGINES, default="local", help="local processes (default) or Ray tasks")
         p.add_argument("--address", help="ray engine: a running cluster's address (default: Ray on this machine)")
-        p.add_argument("--preview", type=int, default=0, metavar="N", help="write a PNG grid of N before/after pairs")
+        p.add_argument("--preview", type=at_least(0), default=0, metavar="N", help="write a PNG grid of N before/after pairs")
         if name == "csv":
-            p.add_argument("--cache-dir", default=None, help="landmark and mask cache (default: the user cache folder)")
+            p.add_argument("--cache-dir", type=folder, default=None, help="landmark and mask cache (default: the user cache folder)")
             p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
         p.set_defaults(func=fn)
     args = parser.parse_args(argv)

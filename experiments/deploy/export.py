@@ -25,7 +25,7 @@ import numpy as np
 
 from datasets import USAGES, FERData, load_dataset, make_synthetic
 from datasets.atomic import atomic_path
-from datasets.cli import InputError, exit_code
+from datasets.cli import InputError, at_least, existing, exit_code, folder
 from masking import mask_dataset
 
 from .. import conditions as C
@@ -91,12 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tflite", action="store_true", required=True, help="write a TensorFlow Lite file")
     ap.add_argument("--quantize", choices=QUANTIZE, action="append",
                     help="also write a quantized file (repeatable); float32 is always written")
-    ap.add_argument("--out", help="output folder (default: next to the model)")
-    ap.add_argument("--data", help="FER2013 for calibration (Training) and the check (PrivateTest)")
+    ap.add_argument("--out", type=folder, help="output folder (default: next to the model)")
+    ap.add_argument("--data", type=existing, help="FER2013 for calibration (Training) and the check (PrivateTest)")
     ap.add_argument("--condition", choices=("auto",) + CONDITIONS, default="auto",
                     help="faces to calibrate and check on (default: the model's training condition)")
-    ap.add_argument("--cache-dir", help="dataset and masking cache (default: the user cache folder)")
-    ap.add_argument("--check-rows", type=int, default=500)
+    ap.add_argument("--cache-dir", type=folder, help="dataset and masking cache (default: the user cache folder)")
+    ap.add_argument("--check-rows", type=at_least(1), default=500)
     a = ap.parse_args(argv)
     return exit_code(lambda: export(a))
 

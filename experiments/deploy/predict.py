@@ -23,7 +23,7 @@ import numpy as np
 from datasets import EMOTIONS, IMAGE_SUFFIXES
 from datasets.atomic import atomic_path
 from masking import MASK_TYPES, LandmarkFinder, MaskSpec, apply_mask
-from datasets.cli import InputError, exit_code
+from datasets.cli import InputError, at_least, exit_code, folder
 from datasets.faces import align_crop
 
 from ..model.inference import load_model, predict_proba
@@ -146,11 +146,11 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model", help="a .keras model from a run folder, or a .tflite file that export wrote")
     ap.add_argument("inputs", nargs="+", help="images, folders or videos")
-    ap.add_argument("--out", default="predictions", help="folder for annotated copies (default ./predictions)")
+    ap.add_argument("--out", type=folder, default="predictions", help="folder for annotated copies (default ./predictions)")
     ap.add_argument("--json", action="store_true", help="print one JSON list of results")
     ap.add_argument("--mask", action="store_true", help="mask each detected face before classifying it")
     ap.add_argument("--mask-type", default="surgical", choices=MASK_TYPES)
-    ap.add_argument("--every", type=int, default=1, help="classify every Nth video frame")
+    ap.add_argument("--every", type=at_least(1), default=1, help="classify every Nth video frame")
     a = ap.parse_args(argv)
     return exit_code(lambda: predict(a), InputError)
 

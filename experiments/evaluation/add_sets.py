@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from datasets import EMOTIONS
-from datasets.cli import build_or_exit, exit_code
+from datasets.cli import build_or_exit, existing, exit_code, folder
 
 from ..config import RunConfig, parse_test_data, recorded_mask_config
 from ..model.inference import load_model
@@ -72,11 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("run_dir")
     p.add_argument("--test-data", action="append", default=[], metavar="NAME=PATH",
                    help="another face dataset to test on, clean and masked (repeatable), as `experiments.run`'s")
-    p.add_argument("--model", action="append", default=[], metavar="CARD",
+    p.add_argument("--model", action="append", default=[], metavar="CARD", type=existing,
                    help="an outside model (a model card .toml or a model file) scored on the run's own conditions "
                         "(repeatable)")
     p.add_argument("--workers", type=int, default=0, help="masking processes (default: one per core)")
-    p.add_argument("--cache-dir", help="parsed data, landmarks and masks (default: the user cache folder)")
+    p.add_argument("--cache-dir", type=folder, help="parsed data, landmarks and masks (default: the user cache folder)")
     p.add_argument("--no-report", action="store_true", help="leave report.html as it is")
     add_card_arguments(p)
     a = p.parse_args(argv)

@@ -12,6 +12,7 @@ sign of a wrong card.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from datasets import EMOTIONS, N_CLASSES, USAGES, FERData
-from datasets.checks import check, check_choice
+from datasets.checks import ConfigError, check, check_choice
 from masking import APPEARANCES, FAMILIES, FITS, GEOMETRIES, MASK_TYPES, MaskConfig
 
 from .. import conditions as C
@@ -95,10 +96,23 @@ def open_models(specs, defaults: CardDefaults = CardDefaults(), taken: tuple[str
         card = read_card(spec, defaults)
         check(card.name not in names, "name", f"{card.name!r} is used twice (give the card a name = ...)")
         names.add(card.name)
-        model = OutsideModel(card)
+        with as_options(card):
+            model = OutsideModel(card)
         print(model.describe(), flush=True)
         models.append(model)
     return models
+
+
+@contextmanager
+def as_options(card: ModelCard):
+    """A bare model file's fields come from the command line: a ConfigError about one is named by its option
+    (`--output-name`, `--labels`) rather than the card field."""
+    try:
+        yield
+    except ConfigError as e:
+        if card.source or e.field.startswith("-"):
+            raise
+        raise ConfigError("--" + e.field.replace("_", "-"), e.problem) from None
 
 
 def probe_models(models: list[OutsideModel], fer: FERData) -> None:
@@ -107,7 +121,8 @@ def probe_models(models: list[OutsideModel], fer: FERData) -> None:
     test = fer.split("PrivateTest")
     faces = (test if len(test) else fer).images[:PROBE_ROWS]
     for m in models:
-        m.probe(faces)
+        with as_options(m.card):
+            m.probe(faces)
 
 
 def recorded_models(config: dict) -> list[OutsideModel]:

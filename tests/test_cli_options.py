@@ -1,0 +1,131 @@
+"""Every CLI names a bad option as the user typed it: one bad value per option that takes a value, for every
+command, exits 2 with a message that names that option (`--test-mask-fits`, not the config field `fit`), and
+nothing is written. A coverage test keeps the table in step with the parsers: a new option needs a row."""
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+
+import pytest
+
+# (module, the arguments before the option, option, a bad value). "FILE" is a path to an existing plain file
+# (a folder was expected), "MISSING" a path that does not exist; both are made per test.
+RUN = ["clean", "masked", "--profile", "smoke"]
+SCORE = ["MODEL", "--scale", "0..255", "--data", "CSV", "--out", "OUT"]
+CASES = [
+    *[("experiments.run", RUN, o, v) for o, v in [
+        ("--profile", "huge"), ("--data", "MISSING"), ("--out", "FILE"), ("--epochs", "0"), ("--model", "vgg"),
+        ("--width", "0"), ("--batch-size", "0"), ("--seed", "-1"), ("--crop", "100"), ("--erasing", "2"),
+        ("--views", "all"), ("--precision", "fp8"), ("--masked-start", "warm"), ("--finetune-epochs", "-1"),
+        ("--distill-weight", "2"), ("--distill-temperature", "0"), ("--train-mask-types", "scarf"),
+        ("--test-mask-types", "n95,scarf"), ("--train-mask-geometry", "flat"), ("--test-mask-geometry", "flat"),
+        ("--train-mask-fit", "cap"), ("--test-mask-fits", "chin,cap"), ("--train-mask-family", "paper"),
+        ("--train-mask-appearance", "shiny"), ("--test-mask-families", "paper"), ("--train-occlusion", "2"),
+        ("--mask-seed", "-1"), ("--limit-rows", "-5"), ("--workers", "-1"), ("--threads", "-1"),
+        ("--test-data", "noequals"), ("--cache-dir", "FILE")]],
+    *[("experiments.study", RUN + ["--out", "OUT"], o, v) for o, v in [
+        ("--seeds", "x"), ("--models", "vgg"), ("--out", "FILE"), ("--engine", "spark"), ("--parallel", "-1"),
+        ("--address", "not-an-address"), ("--cpus-per-run", "-1"), ("--gpus-per-run", "-1")]],
+    *[("experiments.evaluate", ["RUN", "--model", "MODEL", "--scale", "0..255"], o, v) for o, v in [
+        ("--test-data", "noequals"), ("--model", "MISSING"), ("--workers", "-1"), ("--cache-dir", "FILE"),
+        ("--scale", "0..2"), ("--labels", "cat"), ("--input", "big"), ("--channels", "cmyk"), ("--layout", "hwcn"),
+        ("--output", "scores"), ("--output-name", "nope")]],
+    *[("experiments.score", SCORE, o, v) for o, v in [
+        ("--data", "MISSING"), ("--out", "FILE"), ("--test-data", "noequals"), ("--mask-types", "scarf"),
+        ("--test-mask-types", "scarf"), ("--test-mask-geometry", "flat"), ("--test-mask-fits", "cap"),
+        ("--mask-family", "paper"), ("--mask-appearance", "shiny"), ("--test-mask-families", "paper"),
+        ("--seed", "-1"), ("--workers", "-1"), ("--cache-dir", "FILE"), ("--scale", "0..2"), ("--labels", "cat"),
+        ("--input", "big"), ("--channels", "cmyk"), ("--layout", "hwcn"), ("--output", "scores"),
+        ("--output-name", "nope")]],
+    *[("experiments.predict", ["MODEL", "PHOTOS"], o, v) for o, v in [
+        ("--out", "FILE"), ("--mask-type", "scarf"), ("--every", "0")]],
+    *[("experiments.export", ["MODEL", "--tflite"], o, v) for o, v in [
+        ("--quantize", "int4"), ("--out", "FILE"), ("--data", "MISSING"), ("--condition", "dark"),
+        ("--cache-dir", "FILE"), ("--check-rows", "-1")]],
+    *[("datasets", ["info", "CSV"], "--cache-dir", "FILE")],
+    *[("datasets", ["synth", "OUT.csv"], o, v) for o, v in [("--rows", "3"), ("--seed", "-1")]],
+    *[("datasets", ["prepare", "PHOTOS", "--out", "OUT"], o, v) for o, v in [
+        ("--out", "FILE"), ("--split", "0.5,0.5"), ("--seed", "-1"), ("--engine", "spark"),
+        ("--address", "not-an-address"), ("--workers", "-1")]],
+    *[("masking", [sub, "CSV" if sub == "csv" else "PHOTOS", "OUT.csv"], o, v) for sub in ("csv", "images") for o, v in [
+        ("--mask-type", "scarf"), ("--color", "mauve"), ("--texture", "plaid"), ("--seed", "-1"),
+        ("--mask-geometry", "flat"), ("--mask-fit", "cap"), ("--workers", "-1"), ("--engine", "spark"),
+        ("--address", "not-an-address"), ("--preview", "-1")]],
+    ("masking", ["csv", "CSV", "OUT.csv"], "--cache-dir", "FILE"),
+]
+
+
+def _main(module: str):
+    try:
+        return importlib.import_module(module + ".__main__").main
+    except ModuleNotFoundError:
+        return importlib.import_module(module).main
+
+
+def _value_options(module: str) -> set[tuple[str, str]]:
+    """(subcommand, option) for every option that takes a value, read from the CLI's own parser."""
+    grabbed = []
+
+    def grab(self, args=None, namespace=None):
+        grabbed.append(self)
+        raise SystemExit(0)
+    original = argparse.ArgumentParser.parse_known_args
+    argparse.ArgumentParser.parse_known_args = grab
+    try:
+        _main(module)(["x"])
+    except SystemExit:
+        pass
+    finally:
+        argparse.ArgumentParser.parse_known_args = original
+    found = set()
+
+    def walk(p, sub):
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for name, child in a.choices.items():
+                    walk(child, name)
+            elif a.option_strings and a.nargs != 0 and "-h" not in a.option_strings:
+                found.add((sub, a.option_strings[-1]))
+    walk(grabbed[0], "")
+    return found
+
+
+@pytest.mark.parametrize("module", sorted({c[0] for c in CASES}))
+def test_the_table_covers_every_option(module):
+    listed = {(argv[0] if module in ("datasets", "masking") else "", opt) for m, argv, opt, _ in CASES if m == module}
+    assert _value_options(module) <= listed, f"options without a bad-value row: {_value_options(module) - listed}"
+
+
+@pytest.fixture
+def paths(tmp_path, synth_csv, smoke_run) -> dict[str, str]:
+    """Valid values for every other argument: the session's smoke run (read, never written: each command stops
+    at the bad option) and its clean model, the synthetic CSV, a folder of one photo."""
+    import cv2
+    from datasets import make_synthetic
+    (tmp_path / "file").write_text("a plain file")
+    (tmp_path / "photos" / "happy").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "photos" / "happy" / "a.png"), make_synthetic(21, seed=0)[0][0])
+    return {"FILE": str(tmp_path / "file"), "MISSING": str(tmp_path / "missing"), "CSV": str(synth_csv),
+            "OUT": str(tmp_path / "out"), "OUT.csv": str(tmp_path / "out.csv"), "RUN": str(smoke_run),
+            "MODEL": str(smoke_run / "clean" / "model.keras"), "PHOTOS": str(tmp_path / "photos")}
+
+
+@pytest.mark.parametrize("module, before, option, value", CASES,
+                         ids=[f"{m.split('.')[-1]} {b[0] if m in ('datasets', 'masking') else ''}{o}" for m, b, o, _ in CASES])
+def test_a_bad_value_is_named_as_typed(module, before, option, value, paths, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = [paths.get(a, a) for a in before]
+    if option in before:  # the option's own place in the command
+        argv[before.index(option) + 1] = paths.get(value, value)
+    else:
+        argv += [option, paths.get(value, value)]
+    try:
+        rc = _main(module)(argv)
+    except SystemExit as e:
+        rc = e.code
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert sum(line.startswith(("error:", "usage:", "python -m")) for line in err.splitlines()) >= 1
+    assert option in err, f"{option} not named: {err.strip()}"
+    assert not Path(paths["OUT"]).exists() and not Path(paths["OUT.csv"]).exists(), "nothing written"
