@@ -1,5 +1,5 @@
 """The report as a reader sees it, in headless Chromium at 1280 px: for a run, a score folder, a run with outside
-models and a study, nothing passes the main column's right edge (a wide table scrolls inside its own box), every
+models and a study (its test in test_study.py, on the study that test file trains), nothing passes the main column's right edge (a wide table scrolls inside its own box), every
 section the contents names exists and has content, the answer and its figure are above the fold, and the page
 prints to PDF with nothing cut at the right edge. The report itself has no script: the test adds a probe to a copy."""
 from __future__ import annotations
@@ -113,12 +113,3 @@ def test_score_and_outside_reports_in_a_browser(smoke_run, synth_csv, shared_cac
     (tmp_path / "b").mkdir()
     check_page(run / "report.html", tmp_path / "b", ("Masks cost the clean model", "against maskfer's masked model",
                                                      "exact McNemar"))
-
-
-def test_study_report_in_a_browser(synth_csv, shared_cache, tmp_path):
-    from experiments.study import main as study_main
-    out = tmp_path / "study"
-    assert study_main(["clean", "masked", "--profile", "smoke", "--data", str(synth_csv), "--cache-dir",
-                       str(shared_cache), "--workers", "1", "--seeds", "0", "1", "--cpus-per-run", "1",
-                       "--parallel", "2", "--test-mask-types", "surgical", "--out", str(out)]) == 0
-    check_page(out / "report.html", tmp_path, ("masks cost the clean model", "on masks it never saw"))

@@ -105,6 +105,13 @@ def test_local_study_writes_runs_summary_and_report(local_study):
 
 
 @pytest.mark.slow
+def test_study_report_in_a_browser(local_study, tmp_path):
+    """The two-seed study's report in headless Chromium (`test_report_browser.check_page`)."""
+    from test_report_browser import check_page
+    check_page(local_study / "report.html", tmp_path, ("masks cost the clean model", "on masks it never saw"))
+
+
+@pytest.mark.slow
 def test_ray_gives_the_same_per_seed_accuracies(local_study, synth_csv, tmp_path, ray_session):
     """The same two-seed float32 study, defaults for the thread count on both engines: equal per-seed figures."""
     out = tmp_path / "ray"
