@@ -1,7 +1,8 @@
 """The report as a reader sees it, in headless Chromium at 1280 px: for a run, a score folder, a run with outside
-models and a study (its test in test_study.py, on the study that test file trains), nothing passes the main column's right edge (a wide table scrolls inside its own box), every
-section the contents names exists and has content, the answer and its figure are above the fold, and the page
-prints to PDF with nothing cut at the right edge. The report itself has no script: the test adds a probe to a copy."""
+models and a study (that one in test_study.py, on the study it trains), nothing passes the main column's right
+edge (a wide table scrolls inside its own box), every section the contents names exists and has content, the
+answer and its figure are above the fold, and the page prints to PDF with nothing cut at the right edge. The
+report itself has no script: the test adds a probe to a copy."""
 from __future__ import annotations
 
 import json
