@@ -37,6 +37,8 @@ def is_uri(location: str | Path) -> bool:
 
 @lru_cache(maxsize=8)
 def _filesystem(uri: str):
+    """(pyarrow filesystem, path inside it) of a URI; one filesystem per store per process (cached by the URI
+    of the folder, whose host, port and query, e.g. `?endpoint_override=host:port&scheme=http`, it keeps)."""
     try:
         from pyarrow import fs
     except ImportError:
@@ -50,16 +52,18 @@ def _filesystem(uri: str):
 
 class PhotoFolder:
     """A folder of photos on this machine (`Path`) or behind a URI (pyarrow). Paths inside it are `Path`s for
-    a local folder and `PurePosixPath`s of the filesystem's own paths for a URI; `root` is one of them."""
+    a local folder and `PurePosixPath`s of the filesystem's own paths for a URI; `root` is one of them. A URI's
+    photos reach the workers as (the folder's URI, the photo's path in its filesystem): host, port and query
+    survive, and each worker opens one filesystem per folder."""
 
     def __init__(self, location: str | Path):
         self.location = str(location)
+        self._stamps: dict = {}  # (size, mtime_ns) per file, from the listing (no request per photo)
         if is_uri(location):
             self.fs, path = _filesystem(self.location)
             self.root = PurePosixPath(path)
-            self.scheme = self.location.split("://", 1)[0]
         else:
-            self.fs, self.root, self.scheme = None, Path(location), ""
+            self.fs, self.root = None, Path(location)
 
     def __str__(self) -> str:
         return self.location
@@ -83,32 +87,37 @@ class PhotoFolder:
         return sorted(PurePosixPath(i.path) for i in self._infos(folder, False) if i.type == fs.FileType.Directory)
 
     def files(self, folder, suffixes: Iterable[str]) -> list:
-        """The files at any depth inside `folder` whose suffix (any case) is in `suffixes`, sorted."""
+        """The files at any depth inside `folder` whose suffix (any case) is in `suffixes`, sorted. For a URI,
+        the listing's sizes and times are kept for `stamp`."""
         suffixes = frozenset(suffixes)
         if self.fs is None:
             return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
         from pyarrow import fs
-        return sorted(PurePosixPath(i.path) for i in self._infos(folder, True)
-                      if i.type == fs.FileType.File and PurePosixPath(i.path).suffix.lower() in suffixes)
+        found = []
+        for i in self._infos(folder, True):
+            path = PurePosixPath(i.path)
+            if i.type == fs.FileType.File and path.suffix.lower() in suffixes:
+                self._stamps[path] = (i.size or 0, i.mtime_ns or 0)
+                found.append(path)
+        return sorted(found)
 
     def stamp(self, path) -> tuple[int, int]:
-        """(size in bytes, modification time in ns) of a file, for listing hashes."""
+        """(size in bytes, modification time in ns) of a file, for listing hashes: from the listing for a URI
+        (one request per photo would be one round trip each to the store), from the disk for a local folder."""
         if self.fs is None:
             st = Path(path).stat()
             return st.st_size, st.st_mtime_ns
-        info = self.fs.get_file_info(str(path))
-        return info.size or 0, info.mtime_ns or 0
-
-    def uri(self, path) -> str:
-        """A file's URI, which any node's pyarrow opens."""
-        return f"{self.scheme}://{path}"
+        if path not in self._stamps:
+            info = self.fs.get_file_info(str(path))
+            self._stamps[path] = (info.size or 0, info.mtime_ns or 0)
+        return self._stamps[path]
 
     def refs(self, paths: list) -> Iterator["PhotoRef"]:
         """What the workers get for each file, in order: its bytes read here (a local folder; a file this
-        process cannot read gets no bytes and is unreadable), or its URI."""
+        process cannot read gets no bytes and is unreadable), or the folder's URI and the file's path."""
         for p in paths:
             name = str(PurePosixPath(*p.relative_to(self.root).parts))
-            yield PhotoRef(name, None, self.uri(p)) if self.fs is not None else local_ref(p, name)
+            yield PhotoRef(name, None, self.location, str(p)) if self.fs is not None else local_ref(p, name)
 
 
 def local_ref(path: str | Path, name: str | None = None) -> "PhotoRef":
@@ -122,22 +131,25 @@ def local_ref(path: str | Path, name: str | None = None) -> "PhotoRef":
 @dataclass(frozen=True)
 class PhotoRef:
     """One photo on its way to a worker: `name` (its path inside the folder), and `data` (its bytes) or `uri`
-    (where the worker opens it); neither: the driver could not read it (unreadable)."""
+    (the folder's URI, host, port and query included) and `path` (the photo's path in that URI's filesystem;
+    None: the URI is the photo's own); neither: the driver could not read it (unreadable)."""
 
     name: str
     data: bytes | None
     uri: str | None = None
+    path: str | None = None
 
     def read(self) -> bytes | None:
         """The photo's bytes, on the worker. PhotoUnreachable when a URI cannot be opened here."""
         if self.uri is None:
             return self.data
-        fs, path = _filesystem(self.uri)
         try:
-            with fs.open_input_file(path) as f:
+            fs, own = _filesystem(self.uri)
+            with fs.open_input_file(self.path or own) as f:
                 return f.readall()
-        except OSError as e:
-            raise PhotoUnreachable(f"{self.uri}: listed by the driver but node {node_name()} cannot read it "
+        except (OSError, DatasetError) as e:
+            where = f"{self.uri} ({self.name})" if self.path else self.uri
+            raise PhotoUnreachable(f"{where}: listed by the driver but node {node_name()} cannot read it "
                                    f"({e}); every node must reach the URI") from None
 
 

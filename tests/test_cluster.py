@@ -96,6 +96,70 @@ def test_a_uri_a_worker_cannot_open_names_the_file_and_the_node(tmp_path):
         PhotoRef("gone.png", None, uri).read()
 
 
+@pytest.fixture
+def s3_photos(photos, monkeypatch):
+    """The photos on an S3-compatible server (moto) on the loopback address, as a URI whose query carries the
+    endpoint: (URI, the local folder). Credentials are the environment's (set before any Ray starts)."""
+    moto_server = pytest.importorskip("moto.server")
+    from pyarrow import fs
+    for k, v in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                 ("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_EC2_METADATA_DISABLED", "true")):
+        monkeypatch.setenv(k, v)
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"endpoint_override={host}:{port}&scheme=http&region=us-east-1"
+        s3 = fs.S3FileSystem(endpoint_override=f"{host}:{port}", scheme="http", region="us-east-1",
+                             allow_bucket_creation=True)
+        s3.create_dir("faces")
+        for p in sorted(photos.rglob("*")):
+            if p.is_file():
+                with s3.open_output_stream(f"faces/set/{p.relative_to(photos).as_posix()}") as f:
+                    f.write(p.read_bytes())
+        yield f"s3://faces/set?{endpoint}", photos
+    finally:
+        server.stop()
+
+
+def test_s3_photos_keep_their_endpoint_and_give_the_local_arrays(s3_photos, local_set, tmp_path, capsys):
+    """prepare and `masking images` on s3:// photos served on the loopback (moto) give the local arrays on the
+    local engine: the URI's host, port and query reach the workers, and the listing's sizes and times make its
+    hash (no request per photo)."""
+    from datasets.folders import list_emotion_folders
+    from datasets.photos import PhotoFolder
+    from masking.__main__ import main as masking_main
+    uri, photos = s3_photos
+    src = PhotoFolder(uri)
+    listing = list_emotion_folders(src)
+    assert len(src._stamps) >= len(listing.files) and all(src.stamp(f)[0] > 0 for f in listing.files)
+    ref = next(src.refs(listing.files[:1]))
+    assert ref.uri == uri and "endpoint_override=127.0.0.1" in ref.uri and ref.read()
+    out = tmp_path / "s3"
+    assert datasets_main(["prepare", uri, "--out", str(out), "--workers", "2"]) == 0
+    assert _same_set(out, local_set) and read_manifest(out)["unreadable_files"] == ["sad/broken.png"]
+    for name, source in (("local", str(photos)), ("s3", uri)):
+        assert masking_main(["images", source, str(tmp_path / f"masked-{name}"), "--workers", "2"]) == 0, \
+            capsys.readouterr().err
+    local, remote = tmp_path / "masked-local", tmp_path / "masked-s3"
+    names = sorted(p.relative_to(local) for p in local.rglob("*") if p.is_file())
+    assert names and names == sorted(p.relative_to(remote) for p in remote.rglob("*") if p.is_file())
+    assert all((local / n).read_bytes() == (remote / n).read_bytes() for n in names)
+
+
+@pytest.mark.slow
+def test_s3_photos_on_ray_give_the_local_arrays(s3_photos, local_set, tmp_path, ray_session):
+    uri, photos = s3_photos
+    out = tmp_path / "s3ray"
+    assert datasets_main(["prepare", uri, "--out", str(out), "--engine", "ray"]) == 0
+    assert _same_set(out, local_set)
+    from masking.__main__ import main as masking_main
+    for name, source in (("local", str(photos)), ("s3", uri)):
+        assert masking_main(["images", source, str(tmp_path / name), "--engine", "ray"]) == 0
+    names = sorted(p.relative_to(tmp_path / "local") for p in (tmp_path / "local").rglob("*") if p.is_file())
+    assert names and all((tmp_path / "local" / n).read_bytes() == (tmp_path / "s3" / n).read_bytes() for n in names)
+
+
 def test_workers_get_bytes_not_paths(photos, local_set, tmp_path, monkeypatch):
     """The chunks a worker receives hold each photo's bytes and its name inside the folder, no driver path:
     moving the folder away after the driver read it changes nothing."""
