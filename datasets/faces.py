@@ -12,7 +12,7 @@ import numpy as np
 
 from .engine import Engine, map_chunks
 from .fer2013 import SIDE
-from .photos import decode_rgb, load_rgb, local_ref
+from .photos import load_rgb, local_ref
 from .prepared import FACE_STATUSES
 
 CROP_MAX_SIDE = 64  # images this small are already face crops (FER2013, LFW thumbnails): resized, not searched
@@ -101,11 +101,6 @@ def face_crop(image: np.ndarray, finder: FaceFinder, size: int = SIDE) -> tuple[
         return _centre_square(gray, size), "no_face"
     points, _ = max(faces, key=lambda f: f[1][2] * f[1][3])
     return align_crop(gray, points, size), "face"
-
-
-def read_rgb(path: str) -> np.ndarray | None:
-    """(H, W, 3) uint8 RGB of an image file that OpenCV or Pillow reads, else None."""
-    return decode_rgb(local_ref(path).data)
 
 
 # ------------------------------------------------------------------ many files, on an engine

@@ -15,11 +15,8 @@ folder's files (`runfolder.py`, no TensorFlow), what makes a finished model reus
 report stage run as its own command (`reporting.py`). `python -m experiments.run|study|evaluate|score|predict|
 export` are the CLIs.
 Room `__init__` files import nothing, so reading a TensorFlow-free module never loads TensorFlow;
-this one only checks that `datasets` is maskfer's.
+this one only checks that `datasets` is maskfer's (`masking.guard`).
 """
-import datasets  # maskfer's first stage; Hugging Face's package of the same name would shadow it
+from masking.guard import require_maskfer_datasets
 
-if not hasattr(datasets, "FERData"):
-    raise SystemExit(f"error: 'import datasets' found {getattr(datasets, '__file__', None) or datasets}, not maskfer's "
-                     "datasets stage (another package of that name, e.g. Hugging Face's, comes first on sys.path); "
-                     "install maskfer in a virtual environment of its own (README: set-up)")
+require_maskfer_datasets()
