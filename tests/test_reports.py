@@ -207,3 +207,41 @@ def test_the_report_shows_how_the_mask_is_worn(smoke_run):
     for r in metrics["results"]:
         if r["test"].startswith("masked@") and r["train"] != "majority":
             assert f'data-fit="{r["train"]}|{r["test"]}" data-value="{r["accuracy"]}"' in html
+
+
+def test_robustness_table_and_mcnemar_against_a_hand_computation():
+    """Ten paired rows: the cost of masks, its bootstrap interval's bracket, the rank, relative robustness and the
+    McNemar counts and p-value, each worked out by hand."""
+    from experiments import conditions as C
+    from reports.robustness import against_masked_model, table
+    rows = np.arange(10)
+    labels = np.zeros(10, int)
+    right = lambda k: np.array([0] * k + [1] * (10 - k))  # noqa: E731  (predictions with k rows right)
+    preds = {("m", C.CLEAN): (rows, right(8), labels), ("m", C.MASKED): (rows, right(5), labels),
+             ("o", C.CLEAN): (rows, right(6), labels), ("o", C.MASKED): (rows, right(6), labels),
+             (C.MASKED, C.MASKED): (rows, right(5), labels)}
+    cells = {(m, s): {"accuracy": np.mean(p[1] == p[2]), "macro_f1": 0.0} for (m, s), p in preds.items()}
+    got = {r["model"]: r for r in table(cells, preds, ["m", "o"], {"o": {}})}
+    assert got["m"]["mask_cost"] == pytest.approx(0.3) and got["o"]["mask_cost"] == pytest.approx(0.0)
+    assert 0 <= got["m"]["mask_cost_low"] <= 0.3 <= got["m"]["mask_cost_high"] <= 0.6, "never below 0: masked right implies clean right"
+    assert got["o"]["mask_cost_low"] == got["o"]["mask_cost_high"] == 0.0, "no discordant row: no spread"
+    assert (got["o"]["rank"], got["m"]["rank"]) == (1, 2) and got["m"]["relative_robustness"] == pytest.approx(0.625)
+    (mc,) = against_masked_model(preds, {"o": {}})
+    # o right on rows 0..5, the masked model on rows 0..4: o alone right on row 5, the masked model never alone
+    assert (mc["a_only"], mc["b_only"]) == (1, 0) and mc["p_value"] == pytest.approx(1.0)
+    m = mcnemar_exact(np.array([1] * 8 + [0] * 2, bool), np.array([0] * 8 + [1] * 2, bool))
+    assert (m["a_only"], m["b_only"]) == (8, 2) and m["p_value"] == pytest.approx(2 * 56 / 1024)  # 2 P(X<=2), n=10
+
+
+def test_first_failures_names_the_first_fit_that_halves_an_emotions_recall():
+    from datasets import EMOTIONS
+    from experiments import conditions as C
+    from reports.fits import first_failures
+    recall = {C.CLEAN: 0.8, C.fit_condition("chin"): 0.7, C.fit_condition("mouth"): 0.4, C.fit_condition("nose"): 0.1}
+    cells = {("m", s): {"per_class": {e: {"recall": r if e == "happy" else (0.0 if e == "disgust" else 0.5)}
+                                      for e in EMOTIONS}} for s, r in recall.items()}
+    points = [("clean", C.CLEAN)] + [(f, C.fit_condition(f)) for f in ("chin", "mouth", "nose")]
+    got = first_failures(cells, "m", points)
+    assert got["happy"] == "mouth", "0.4 is half of 0.8: the first fit at or below half"
+    assert got["disgust"] is None, "no clean recall to lose"
+    assert got["sad"] is None, "0.5 at every fit holds"
