@@ -283,8 +283,19 @@ def test_mask_config_and_engine_raise_config_errors_and_the_cli_names_the_option
     assert e.value.code == 2 and "--workers must be 0 or more" in capsys.readouterr().err
 
 
-def test_workers_0_means_one_per_core_on_masking_too(synth_csv, tmp_path, capsys):
+def test_workers_0_means_one_per_core_on_masking_too(synth_csv, tmp_path, capsys, monkeypatch):
+    """--workers 0 starts one process per core (the pool's size is read where it is made)."""
+    import os
+    import datasets.engine as engine_mod
     from masking.__main__ import main as masking_main
+    sizes, real = [], engine_mod.ProcessPoolExecutor
+
+    def pool(n, *a, **k):
+        sizes.append(n)
+        return real(n, *a, **k)
+    monkeypatch.setattr(engine_mod, "ProcessPoolExecutor", pool)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
     assert masking_main(["csv", str(synth_csv), str(tmp_path / "m.csv"), "--workers", "0",
                          "--cache-dir", str(tmp_path / "c")]) == 0
     assert "masked 210 rows" in capsys.readouterr().out
+    assert sizes and set(sizes) == {2}, "one process per core"
