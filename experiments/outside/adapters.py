@@ -79,8 +79,10 @@ class KerasAdapter(_Adapter):
         inputs = self.model.inputs
         self.shape = _dims(inputs[0].shape)
         self.dtype = np.dtype(getattr(inputs[0], "dtype", "float32") or "float32")
-        self.outputs = {t.name if hasattr(t, "name") else str(i): _dims(t.shape)[-1]
-                        for i, t in enumerate(self.model.outputs)}
+        names = list(getattr(self.model, "output_names", None) or [])  # the output layers' names, stable
+        if len(names) != len(self.model.outputs):
+            names = [getattr(t, "name", str(i)) for i, t in enumerate(self.model.outputs)]
+        self.outputs = {n: _dims(t.shape)[-1] for n, t in zip(names, self.model.outputs)}
         self.output = next(iter(self.outputs))
 
     def run(self, x: np.ndarray) -> np.ndarray:
