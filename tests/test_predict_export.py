@@ -160,8 +160,9 @@ def test_export_masked_model_checks_masked_rows(smoke_run, synth_csv, tmp_path, 
     assert 0 < (tmp_path / "model.int16x8.tflite").stat().st_size < (tmp_path / "model.tflite").stat().st_size
     export_main(args[:4] + ["--condition", "clean"] + args[4:])
     assert "check: 20 clean PrivateTest rows" in capsys.readouterr().out
-    assert export_main([str(model), "--tflite", "--check-rows", "0"]) == 2
-    assert "--check-rows" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        export_main([str(model), "--tflite", "--check-rows", "0"])
+    assert e.value.code == 2 and "--check-rows" in capsys.readouterr().err
 
 
 def test_export_bad_run_config_and_missing_split(smoke_run, synth_csv, tmp_path, capsys):
