@@ -36,8 +36,8 @@ from .backend import pin_threads
 from .config import RunConfig
 from .evaluation.occlusion import write_occlusion_maps
 from .evaluation.outline import probe_geometries
-from .evaluation.scoring import evaluate_models, scorers
-from .evaluation.testsets import conditions_of, load_test_set, save_set_conditions
+from .evaluation.scoring import evaluate_everywhere, scorers
+from .evaluation.testsets import conditions_of, load_test_set
 from .model.inference import load_model, predict_proba
 from .provenance import check_resume, fingerprint, recorded, resolve_data, versions
 from .runfolder import Timer, atomic_json, check_writable, save_samples
@@ -290,10 +290,7 @@ def evaluate_stage(cfg: RunConfig, models: dict, images: dict, test: FERData, ma
     print(f"[4/5] evaluating {len(models)} model(s) on {len(images) + 2 * len(test_sets)} test conditions",
           flush=True)
     score_with = scorers(models, majority_class)
-    results = evaluate_models(score_with, images, test.labels, test.rows, out / "predictions")
-    for ts, conds in test_sets:
-        results += evaluate_models(score_with, conds, ts.fer.labels, ts.fer.rows, out / "predictions", ts.emotions)
-        save_set_conditions(out, ts, conds)
+    results = evaluate_everywhere(score_with, images, test, test_sets, out)
     write_occlusion_maps(out, models)
     return results
 

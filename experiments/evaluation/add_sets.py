@@ -16,8 +16,8 @@ from ..options import OPTIONS, add_card_arguments, card_defaults
 from ..outside.score import add_models, outside_scorers, recorded_models
 from ..reporting import write_reports
 from ..runfolder import RunError, atomic_json, read_json
-from .scoring import evaluate_models, scorers
-from .testsets import conditions_of, load_test_set, save_set_conditions
+from .scoring import evaluate_everywhere, scorers
+from .testsets import conditions_of, load_test_set
 
 
 def add_test_sets(run_dir: Path, specs, workers: int | None = None, cache_dir: str | None = None,
@@ -49,10 +49,7 @@ def add_test_sets(run_dir: Path, specs, workers: int | None = None, cache_dir: s
     for name, path in specs:
         ts = load_test_set(name, path, workers, cache_dir)
         print(f"test set {name}: {len(ts.fer)} images {ts.counts}; skipped folders {ts.skipped or 'none'}", flush=True)
-        conds = conditions_of(ts, mcfg, workers, cache_dir)
-        results += evaluate_models(score_with, conds, ts.fer.labels, ts.fer.rows, run_dir / "predictions",
-                                   ts.emotions)
-        save_set_conditions(run_dir, ts, conds)
+        results += evaluate_everywhere(score_with, {}, None, [(ts, conditions_of(ts, mcfg, workers, cache_dir))], run_dir)
         metrics["test_sets"][name] = ts.summary()
     metrics["results"] = results
     atomic_json(run_dir / "metrics.json", metrics)

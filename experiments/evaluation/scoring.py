@@ -10,6 +10,7 @@ from .. import conditions as C
 from ..model.inference import predict_proba
 from ..runfolder import predictions_name, write_predictions
 from .metrics import majority_proba, score
+from .testsets import save_set_conditions
 
 
 def scorers(models: dict, majority_class: int, outside_flip: bool = False) -> list:
@@ -39,3 +40,15 @@ def evaluate_models(scorers: list, conditions: dict[str, np.ndarray], labels: np
             print(f"      {name:>8} on {cond:<16} accuracy {res['accuracy']:.4f}  macro-F1 {res['macro_f1']:.4f}",
                   flush=True)
     return results
+
+
+def evaluate_everywhere(scorers: list, conditions: dict[str, np.ndarray], test, test_sets: list, run: Path) -> list[dict]:
+    """Every model on every test set: the FER2013 PrivateTest conditions (`test`: its FERData) and each other
+    test set's two conditions (`test_sets`: [(TestSet, conditions)], whose samples are saved), predictions under
+    run/predictions. The one loop that runs, scores, adds models and adds sets share."""
+    results = evaluate_models(scorers, conditions, test.labels, test.rows, run / "predictions") if conditions else []
+    for ts, conds in test_sets:
+        results += evaluate_models(scorers, conds, ts.fer.labels, ts.fer.rows, run / "predictions", ts.emotions)
+        save_set_conditions(run, ts, conds)
+    return results
+

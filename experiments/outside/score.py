@@ -25,8 +25,7 @@ from masking import APPEARANCES, FAMILIES, FITS, GEOMETRIES, MASK_TYPES, MaskCon
 
 from .. import conditions as C
 from ..config import check_test_data, held_out_config, mask_config, recorded_held_out_config, recorded_mask_config
-from ..evaluation.scoring import evaluate_models, scorers
-from ..evaluation.testsets import save_set_conditions
+from ..evaluation.scoring import evaluate_everywhere, scorers
 from ..pipeline import family_summary, fit_means, load_rows, load_sets, masking_summary, private_conditions
 from ..provenance import versions
 from ..runfolder import RunError, Timer, atomic_json, check_writable, read_json, read_predictions, save_samples
@@ -258,10 +257,7 @@ def score_run(cfg: ScoreConfig, command: str = "") -> Path:
     majority = _majority(fer)
     with timer.stage("evaluate"):
         score_with = ([] if C.BASELINE in reused else scorers({}, majority)) + outside_scorers(todo)
-        results = kept + evaluate_models(score_with, images, test.labels, test.rows, out / "predictions")
-        for ts, conds in test_sets:
-            results += evaluate_models(score_with, conds, ts.fer.labels, ts.fer.rows, out / "predictions", ts.emotions)
-            save_set_conditions(out, ts, conds)
+        results = kept + evaluate_everywhere(score_with, images, test, test_sets, out)
     order = [C.BASELINE] + [m.name for m in models]
     results.sort(key=lambda r: order.index(r["train"]))  # stable: each model's conditions in their own order
     guard(results, [m.name for m in models])
@@ -315,9 +311,8 @@ def add_models(run_dir: Path, specs, defaults: CardDefaults = CardDefaults(), wo
     score_with = outside_scorers(models)
     names = {m.name for m in models}
     results = [r for r in metrics["results"] if r["train"] not in names]
-    new = evaluate_models(score_with, images, test.labels, test.rows, run_dir / "predictions")
-    for ts, conds in load_sets(sets, mcfg, workers, cache_dir or cfg.get("cache_dir")):
-        new += evaluate_models(score_with, conds, ts.fer.labels, ts.fer.rows, run_dir / "predictions", ts.emotions)
+    new = evaluate_everywhere(score_with, images, test, load_sets(sets, mcfg, workers, cache_dir or cfg.get("cache_dir")),
+                              run_dir)
     guard([r for r in results if r["train"] == C.BASELINE] + new, names)
     metrics["results"] = results + new
     if "mask_fit" in metrics:
