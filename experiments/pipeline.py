@@ -295,6 +295,19 @@ def evaluate_stage(cfg: RunConfig, models: dict, images: dict, test: FERData, ma
     return results
 
 
+def metrics_record(timer: Timer, results: list[dict], test: FERData, images: dict, majority: int, test_sets: list,
+                   mask_cfg, held_out_cfg, geometry: tuple, fit: tuple, **extra) -> dict:
+    """metrics.json's fields, for a run and for a score folder alike: results, the test rows and conditions, the
+    majority class, the test sets, and the mask geometry, family and fit records. geometry, fit: (the training
+    one, the test ones)."""
+    return {"wall_seconds": timer.total(), "durations": timer.durations, "results": results,
+            "test_rows": len(test), "emotions": list(EMOTIONS), "conditions": list(images),
+            "majority_class": EMOTIONS[majority], "test_sets": {ts.name: ts.summary() for ts, _ in test_sets},
+            **extra, "mask_geometry": {"train": geometry[0], "test": list(geometry[1])},
+            "mask_family": family_summary(mask_cfg, held_out_cfg, results),
+            "mask_fit": {"train": fit[0], "test": list(fit[1]), "mean": fit_means(results, fit[1])}}
+
+
 def run(cfg: RunConfig, command: str = "", prepared: Prepared | None = None) -> Path:
     """Execute a run up to its metrics (no report: `experiments.reporting.write_reports`); returns the run
     folder. Bad input raises RunError, DatasetError or ConfigError before any work. prepared: `prepare(cfg)`'s
@@ -324,13 +337,9 @@ def run(cfg: RunConfig, command: str = "", prepared: Prepared | None = None) -> 
     with timer.stage("outline_probe"):
         probe = probe_geometries(fer, masks.points, masks.masked.status, cfg.mask_config, C.GEOMETRIES,
                                  Engine("local", cfg.workers))
-    metrics = {"wall_seconds": timer.total(), "durations": timer.durations, "results": results,
-               "test_rows": len(test), "emotions": list(EMOTIONS), "conditions": list(images),
-               "majority_class": EMOTIONS[majority], "test_sets": {ts.name: ts.summary() for ts, _ in test_sets}, "outline_probe": probe,
-               "mask_geometry": {"train": cfg.train_mask_geometry, "test": list(cfg.test_mask_geometries)},
-               "mask_family": family_summary(cfg.mask_config, cfg.held_out_config, results),
-               "mask_fit": {"train": cfg.train_mask_fit, "test": list(cfg.test_mask_fits),
-                            "mean": fit_means(results, cfg.test_mask_fits)}}
+    metrics = metrics_record(timer, results, test, images, majority, test_sets, cfg.mask_config, cfg.held_out_config,
+                             (cfg.train_mask_geometry, cfg.test_mask_geometries), (cfg.train_mask_fit, cfg.test_mask_fits),
+                             outline_probe=probe)
     config.update(finished=datetime.now().isoformat(timespec="seconds"), durations=timer.durations,
                   models={v: json.loads((out / v / "done.json").read_text())["fingerprint"] for v in cfg.variants})
     atomic_json(out / "config.json", config)

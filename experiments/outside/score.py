@@ -19,14 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets import EMOTIONS, N_CLASSES, USAGES, FERData
+from datasets import N_CLASSES, USAGES, FERData
 from datasets.checks import ConfigError, check, check_choice
 from masking import APPEARANCES, FAMILIES, FITS, GEOMETRIES, MASK_TYPES, MaskConfig
 
 from .. import conditions as C
 from ..config import check_test_data, held_out_config, mask_config, recorded_held_out_config, recorded_mask_config
 from ..evaluation.scoring import evaluate_everywhere, scorers
-from ..pipeline import family_summary, fit_means, load_rows, load_sets, masking_summary, private_conditions
+from ..pipeline import fit_means, load_rows, load_sets, masking_summary, metrics_record, private_conditions
 from ..provenance import versions
 from ..runfolder import RunError, Timer, atomic_json, check_writable, read_json, read_predictions, save_samples
 from ..training.precision import cpu_model
@@ -268,13 +268,8 @@ def score_run(cfg: ScoreConfig, command: str = "") -> Path:
               "data": cfg.data, "dataset_sha256": fer.source_hash, "versions": versions(), "cpu": cpu_model(),
               "outside_models": {m.name: m.record() for m in models},
               "finished": datetime.now().isoformat(timespec="seconds"), "durations": timer.durations}
-    metrics = {"wall_seconds": timer.total(), "durations": timer.durations, "results": results,
-               "test_rows": len(test), "emotions": list(EMOTIONS), "conditions": list(images),
-               "majority_class": EMOTIONS[majority], "test_sets": {ts.name: ts.summary() for ts, _ in test_sets},
-               "mask_geometry": {"train": "landmark", "test": list(cfg.test_mask_geometries)},
-               "mask_family": family_summary(cfg.mask_config, cfg.held_out_config, results),
-               "mask_fit": {"train": "nose", "test": list(cfg.test_mask_fits),
-                            "mean": fit_means(results, cfg.test_mask_fits)}}
+    metrics = metrics_record(timer, results, test, images, majority, test_sets, cfg.mask_config, cfg.held_out_config,
+                             (cfg.mask_config.geometry, cfg.test_mask_geometries), (cfg.mask_config.fit, cfg.test_mask_fits))
     atomic_json(out / "config.json", config)
     atomic_json(out / "metrics.json", metrics)
     return out
