@@ -18,8 +18,18 @@ from raynodes import children, local_raylets
 ray = pytest.importorskip("ray")  # the [cluster] extra, installed by [test]
 
 
+_SHARED: dict = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_cache_for_the_studies(shared_cache):
+    """The studies here mask the same synthetic rows: one cache (content-keyed) for all of them."""
+    _SHARED["cache"] = shared_cache
+
+
 def _args(synth_csv, out, *extra, cache=None):
-    return ["clean", "masked", "--profile", "smoke", "--data", str(synth_csv), "--cache-dir", str(cache or out.parent / "cache"),
+    cache = cache or _SHARED.get("cache") or out.parent / "cache"
+    return ["clean", "masked", "--profile", "smoke", "--data", str(synth_csv), "--cache-dir", str(cache),
             "--workers", "1", "--no-report", "--test-mask-types", "surgical", "--test-mask-fits", "nose", "--out", str(out),
             *extra]
 
@@ -271,7 +281,7 @@ def test_a_local_run_stopped_midway_resumes_from_its_work_folder(synth_csv, tmp_
     from experiments.run import main as run_main
     out = tmp_path / "study"
     work = out / "maskfer_se" / ".seed0.partial"
-    common = ["--profile", "smoke", "--data", str(synth_csv), "--cache-dir", str(tmp_path / "cache"), "--workers", "1",
+    common = ["--profile", "smoke", "--data", str(synth_csv), "--cache-dir", str(_SHARED["cache"]), "--workers", "1",
               "--no-report", "--test-mask-types", "surgical", "--seed", "0"]
     assert run_main(["clean", *common, "--out", str(work)]) == 0  # what the stopped study had finished
     made = (work / "clean" / "model.keras").read_bytes(), (work / "clean" / "done.json").read_text()
