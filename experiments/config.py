@@ -94,7 +94,7 @@ class RunConfig:
     train_mask_fit: str = "nose"              # how the masked and mixed models' masks are worn
     test_mask_fits: tuple[str, ...] = FITS    # one more test condition each: masked@<fit>
     train_mask_family: str = "template"       # the family of masks the masked and mixed models see
-    train_mask_appearance: str = "random"     # fixed (each type's colour) or random (drawn per row)
+    train_mask_appearance: str = "random"     # fixed (each type's colour), random (drawn per row) or mixed
     test_mask_families: tuple[str, ...] = FAMILIES  # a family other than the training one: masked:held-out
     train_occlusion: float = 0.5              # share of mask-aware training rows given a random lower-face occluder
     mask_seed: int = 0

@@ -65,8 +65,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train-mask-family", default="template", help="the family of the training masks: template "
                    "(a drawn template warped onto the landmarks; default) or surface (a shaded curved sheet)")
     p.add_argument("--train-mask-appearance", default="random", help="the training masks' look (template family): "
-                   "random (colour over the whole grey range, texture and edge drawn per row; default) or fixed "
-                   "(each type's own colour)")
+                   "random (colour over the whole grey range, texture and edge drawn per row; default), fixed "
+                   "(each type's own colour) or mixed (each row one or the other)")
     p.add_argument("--test-mask-families", default=",".join(FAMILIES), help="comma-separated families to test on; "
                    "one other than the training family gives masked:held-out (default both: template,surface)")
     p.add_argument("--train-occlusion", type=float, default=0.5, metavar="P", help="share of the mask-aware "

@@ -30,7 +30,7 @@ CACHE_VERSION = 2  # 2: CNN detector, plausibility check, masks kept below the e
 # one is scored on the other too: masks it never saw (the run's `masked:held-out` conditions).
 FAMILIES = ("template", "surface")
 SURFACE_VERSION = 2  # 2: worn over the nose, the top edge at the bridge's middle (the template family's anchor)
-APPEARANCES = ("fixed", "random")
+APPEARANCES = ("fixed", "random", "mixed")
 DRAWN = 255  # the colour index of a row whose colour was drawn at random (not one of COLORS)
 
 
@@ -42,8 +42,8 @@ class MaskConfig:
     sized for an open mouth; see `placement.rigid_anchors`). fit: how the mask is worn, `placement.FITS`
     ("nose", the default: over the nose; "chin", "mouth", "high"). family: "template" or "surface" (`FAMILIES`).
     appearance (template family): "fixed" (each type's colour and texture, or those of `colors`/`textures`) or
-    "random" (per row: a colour over the whole grey range, black included, a texture and an edge softness); the
-    surface family always draws its appearance per row."""
+    "random" (per row: a colour over the whole grey range, black included, a texture and an edge softness) or
+    "mixed" (each row one or the other, at even odds); the surface family always draws its appearance per row."""
 
     mask_types: tuple[str, ...] = MASK_TYPES
     colors: tuple[str, ...] = ()
@@ -90,7 +90,8 @@ class MaskConfig:
         kind = self.mask_types[rng.integers(len(self.mask_types))]
         color = self.colors[rng.integers(len(self.colors))] if self.colors else ""
         texture = self.textures[rng.integers(len(self.textures))] if self.textures else ""
-        if self.appearance == "random" and self.family == "template":  # drawn after the fixed draws: same types
+        drawn = self.appearance == "random" or (self.appearance == "mixed" and rng.random() < 0.5)
+        if drawn and self.family == "template":  # drawn after the fixed draws: the same types
             hsv = np.uint8([[[rng.integers(0, 180), rng.integers(0, 150), rng.integers(12, 246)]]])
             rgb = tuple(int(c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
             return MaskSpec(kind, "", TEXTURES[rng.integers(len(TEXTURES))], rgb, float(rng.uniform(0.5, 4.0))

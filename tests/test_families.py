@@ -88,6 +88,10 @@ def test_random_appearance_spans_the_grey_range_and_fixed_keeps_todays_key(synth
     assert "family" not in MaskConfig().identity() and "appearance" not in MaskConfig().identity()
     keys = {mask_key(fer, MaskConfig(family=f, appearance=a)) for f in FAMILIES for a in ("fixed", "random")}
     assert len(keys) == 4
+    mixed = mask_dataset(fer, MaskConfig(appearance="mixed"), workers=1, cache_dir=shared_cache)
+    own = mixed.color != DRAWN  # rows that kept the fixed look: the fixed set's very pixels
+    assert 0.3 < own.mean() < 0.7 and np.array_equal(mixed.images[own], fixed.images[own])
+    assert (mixed.mask_type == fixed.mask_type).all(), "the same type on every row"
 
 
 def test_held_out_conditions_name_the_other_family():
