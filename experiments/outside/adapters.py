@@ -59,6 +59,7 @@ class _Adapter:
     shape: tuple
     dtype: np.dtype
     outputs: dict
+    quantised = False  # an integer input made from the card's scale (TFLite's input quantisation)
 
     @property
     def batch(self) -> int | None:
@@ -109,6 +110,7 @@ class TFLiteAdapter(_Adapter):
         self.details = {d["name"]: d for d in self.interpreter.get_output_details()}
         self.shape = _dims(self.input.get("shape_signature", self.input["shape"]))
         self.dtype = np.dtype(self.input["dtype"])
+        self.quantised = bool(self.input["quantization"][0] > 0)
         self.outputs = {name: int(d["shape"][-1]) for name, d in self.details.items()}
         self.output = next(iter(self.outputs))
         self._rows = int(self.input["shape"][0])
@@ -119,7 +121,7 @@ class TFLiteAdapter(_Adapter):
             self.interpreter.allocate_tensors()
             self._rows = len(x)
         scale, zero = self.input["quantization"]
-        if np.issubdtype(self.dtype, np.integer) and scale > 0:  # quantised input: q = x / scale + zero_point
+        if self.quantised:  # q = x / scale + zero_point
             x = x / scale + zero
         self.interpreter.set_tensor(self.input["index"], as_type(x, self.dtype))
         self.interpreter.invoke()

@@ -47,7 +47,7 @@ class OutsideModel:
         self.adapter = open_model(card.file)
         self.adapter.select(choose_output(card, self.adapter.outputs))
         self.card = resolve(card, self.adapter.shape, self.adapter.outputs[self.adapter.output])
-        if np.issubdtype(self.adapter.dtype, np.integer) and not _quantised(self.adapter):
+        if np.issubdtype(self.adapter.dtype, np.integer) and not self.adapter.quantised:
             check(self.card.scale == "0..255", "scale", f"{self.card.scale} contradicts {card.file.name}'s "
                   f"{self.adapter.dtype} input (raw pixels): give scale = \"0..255\"")
         self.assumed_order = card.labels is None
@@ -160,8 +160,3 @@ def choose_output(card: ModelCard, outputs: dict) -> str:
           "name the one to score")
     return next(iter(outputs))
 
-
-def _quantised(adapter) -> bool:
-    """A TFLite input with a quantisation scale: its integers are made from the card's scale."""
-    q = getattr(adapter, "input", None)
-    return isinstance(q, dict) and q.get("quantization", (0.0, 0))[0] > 0

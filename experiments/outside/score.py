@@ -192,15 +192,15 @@ def _settings(recorded: dict) -> dict:
     return {k: v for k, v in json.loads(json.dumps(recorded)).items() if k not in NOT_SETTINGS}
 
 
-def earlier_results(out: Path, cfg: ScoreConfig, data_sha256: str, models: list[OutsideModel]) -> list[dict]:
+def earlier_results(out: Path, cfg: ScoreConfig, data_sha256: str, models: list[OutsideModel]) -> tuple[list[dict], bool]:
     """What an earlier `experiments.score` into `out` left that this one can keep: the majority baseline's and
     each model's results whose record (card, file, sha256) is unchanged, when the settings that make the rows
-    and masks are the same. RunError names the settings that differ, unless cfg.overwrite (then nothing is
-    kept). [] for a new folder."""
+    and masks are the same, and whether that is every result the folder holds (no model to drop). RunError
+    names the settings that differ, unless cfg.overwrite (then nothing is kept). ([], False) for a new folder."""
     config = read_json(out / "config.json") if (out / "config.json").is_file() else None
     metrics = read_json(out / "metrics.json") if (out / "metrics.json").is_file() else None
     if not config or not metrics or cfg.overwrite:
-        return []
+        return [], False
     before, now = _settings(config.get("config", {})), _settings(asdict(cfg))
     changed = sorted(k for k in now if before.get(k) != now[k])
     if config.get("dataset_sha256") != data_sha256:
@@ -211,7 +211,8 @@ def earlier_results(out: Path, cfg: ScoreConfig, data_sha256: str, models: list[
                        "--overwrite to score it again")
     recorded = config.get("outside_models", {})
     same = {m.name for m in models if json.loads(json.dumps(m.record())) == recorded.get(m.name)}
-    return [r for r in metrics["results"] if r["train"] in same | {C.BASELINE}]
+    kept = [r for r in metrics["results"] if r["train"] in same | {C.BASELINE}]
+    return kept, len(kept) == len(metrics["results"])
 
 
 def _drop_predictions(out: Path, keep: set[str]) -> None:
@@ -233,10 +234,10 @@ def score_run(cfg: ScoreConfig, command: str = "") -> Path:
         print(f"loading {cfg.data}", flush=True)
         fer = load_rows(cfg.data, cfg.cache_dir, cfg.workers)
         probe_models(models, fer)  # a card the model contradicts stops here: nothing masked, no --out
-        kept = earlier_results(out, cfg, fer.source_hash, models)
+        kept, whole = earlier_results(out, cfg, fer.source_hash, models)
         reused = {r["train"] for r in kept}
         todo = [m for m in models if m.name not in reused]
-        if kept and not todo and {r["train"] for r in read_json(out / "metrics.json")["results"]} == reused:
+        if kept and whole and not todo:  # every model as it was, none to drop
             print(f"score: {out} is up to date ({', '.join(m.name for m in models)})", flush=True)
             return out
         if reused - {C.BASELINE}:
