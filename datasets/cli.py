@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Callable
 
 from .checks import ConfigError
@@ -39,18 +40,6 @@ def exit_code(body: Callable[[], int | None], *errors: type[BaseException]) -> i
     return 0 if code is None else int(code)
 
 
-def seed(text: str) -> int:
-    """argparse type of a seed: an integer 0 .. 2**32 - 1 (numpy's generators take no other), so a bad one is
-    reported under the option as typed."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if not 0 <= value < 2 ** 32:
-        raise argparse.ArgumentTypeError(f"{text!r}: a seed is an integer from 0 to 2**32 - 1")
-    return value
-
-
 def at_least(minimum: int) -> Callable[[str], int]:
     """argparse type of an integer >= `minimum`."""
     def parse(text: str) -> int:
@@ -65,9 +54,17 @@ def at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def seed(text: str) -> int:
+    """argparse type of a seed: an integer 0 .. 2**32 - 1 (numpy's generators take no other), so a bad one is
+    reported under the option as typed."""
+    value = at_least(0)(text)
+    if value >= 2 ** 32:
+        raise argparse.ArgumentTypeError(f"{text!r}: a seed is an integer from 0 to 2**32 - 1")
+    return value
+
+
 def folder(text: str) -> str:
     """argparse type of a folder to write (an output or cache folder): refused when the path is a file."""
-    from pathlib import Path
     if Path(text).exists() and not Path(text).is_dir():
         raise argparse.ArgumentTypeError(f"{text}: a file, not a folder")
     return text
@@ -75,7 +72,6 @@ def folder(text: str) -> str:
 
 def existing(text: str) -> str:
     """argparse type of an input path that must exist (a file or a folder)."""
-    from pathlib import Path
     if not Path(text).exists():
         raise argparse.ArgumentTypeError(f"{text}: no such file or folder")
     return text
