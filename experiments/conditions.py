@@ -82,7 +82,9 @@ def held_out_fit_of(condition: str) -> str | None:
 
 def held_out_family(train_family: str, test_families) -> str | None:
     """The family a run's held-out conditions are drawn with: the first of `test_families` that is not the
-    training family, or None."""
+    training family, or None (also for a model trained on "both" families: none is held out)."""
+    if train_family == "both":
+        return None
     return next((f for f in test_families if f != train_family), None)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from masking import APPEARANCES, FAMILIES, FITS, GEOMETRIES, MASK_TYPES, MaskConfig
+from masking import APPEARANCES, BOTH, FAMILIES, FITS, GEOMETRIES, MASK_TYPES, MaskConfig
 
 from . import conditions as C
 from .training.config import AugmentConfig, ConfigError, TrainConfig, TransferConfig, check, check_choice
@@ -120,7 +120,7 @@ class RunConfig:
         check_choice(self.train_mask_fit, FITS, "train_mask_fit")
         for f in self.test_mask_fits:
             check_choice(f, FITS, "test_mask_fits")
-        check_choice(self.train_mask_family, FAMILIES, "train_mask_family")
+        check_choice(self.train_mask_family, FAMILIES + (BOTH,), "train_mask_family")
         check_choice(self.train_mask_appearance, APPEARANCES, "train_mask_appearance")
         for f in self.test_mask_families:
             check_choice(f, FAMILIES, "test_mask_families")

@@ -63,7 +63,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test-mask-fits", default=",".join(FITS), help="comma-separated fits: one more test condition "
                    "each, masked@<fit> (default all four: chin,mouth,nose,high)")
     p.add_argument("--train-mask-family", default="template", help="the family of the training masks: template "
-                   "(a drawn template warped onto the landmarks; default) or surface (a shaded curved sheet)")
+                   "(a drawn template warped onto the landmarks; default), surface (a shaded curved sheet) or both (each row "
+                   "one of the two at even odds; then no family is held out)")
     p.add_argument("--train-mask-appearance", default="random", help="the training masks' look (template family): "
                    "random (colour over the whole grey range, texture and edge drawn per row; default), fixed "
                    "(each type's own colour) or mixed (each row one or the other)")

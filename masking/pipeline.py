@@ -29,6 +29,7 @@ CACHE_VERSION = 2  # 2: CNN detector, plausibility check, masks kept below the e
 # warped by a homography) and "surface" (`surface`: a shaded curved sheet over the landmarks). A model trained on
 # one is scored on the other too: masks it never saw (the run's `masked:held-out` conditions).
 FAMILIES = ("template", "surface")
+BOTH = "both"  # a training family: each row drawn by one of FAMILIES at even odds (then no family is held out)
 SURFACE_VERSION = 2  # 2: worn over the nose, the top edge at the bridge's middle (the template family's anchor)
 APPEARANCES = ("fixed", "random", "mixed")
 DRAWN = 255  # the colour index of a row whose colour was drawn at random (not one of COLORS)
@@ -40,7 +41,8 @@ class MaskConfig:
     texture from `textures` (an empty tuple means each type's own default), seeded by (seed, row id).
     geometry: "landmark" (the mask follows the jaw) or "rigid" (placed by the eyes and nose bridge only,
     sized for an open mouth; see `placement.rigid_anchors`). fit: how the mask is worn, `placement.FITS`
-    ("nose", the default: over the nose; "chin", "mouth", "high"). family: "template" or "surface" (`FAMILIES`).
+    ("nose", the default: over the nose; "chin", "mouth", "high"). family: "template" or "surface" (`FAMILIES`),
+    or "both" (each row one of them, at even odds, seeded per row: `family_of`).
     appearance (template family): "fixed" (each type's colour and texture, or those of `colors`/`textures`) or
     "random" (per row: a colour over the whole grey range, black included, a texture and an edge softness) or
     "mixed" (each row one or the other, at even odds); the surface family always draws its appearance per row."""
@@ -63,7 +65,7 @@ class MaskConfig:
         check(len(self.mask_types) > 0, "mask_types", f"needs at least one of {', '.join(MASK_TYPES)}")
         check_choice(self.geometry, GEOMETRIES, "geometry")
         check_choice(self.fit, FITS, "fit")
-        check_choice(self.family, FAMILIES, "family")
+        check_choice(self.family, FAMILIES + (BOTH,), "family")
         check_choice(self.appearance, APPEARANCES, "appearance")
 
     def identity(self) -> dict:
@@ -91,12 +93,19 @@ class MaskConfig:
         color = self.colors[rng.integers(len(self.colors))] if self.colors else ""
         texture = self.textures[rng.integers(len(self.textures))] if self.textures else ""
         drawn = self.appearance == "random" or (self.appearance == "mixed" and rng.random() < 0.5)
-        if drawn and self.family == "template":  # drawn after the fixed draws: the same types
+        if drawn and self.family != "surface":  # drawn after the fixed draws: the same types
             hsv = np.uint8([[[rng.integers(0, 180), rng.integers(0, 150), rng.integers(12, 246)]]])
             rgb = tuple(int(c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0])
             return MaskSpec(kind, "", TEXTURES[rng.integers(len(TEXTURES))], rgb, float(rng.uniform(0.5, 4.0))
                             ).resolved()
         return MaskSpec(kind, color, texture).resolved()
+
+    def family_of(self, row: int) -> str:
+        """The family that draws `row`'s mask: `family`, or with "both" one of FAMILIES at even odds (its own
+        stream: a row's type and look are those it has in either family alone)."""
+        if self.family != BOTH:
+            return self.family
+        return FAMILIES[int(np.random.default_rng([self.seed, int(row), 2]).integers(len(FAMILIES)))]
 
     def surface_rng(self, row: int) -> np.random.Generator:
         """The generator of a surface-family row's appearance (its type comes from `spec_for`)."""
@@ -191,11 +200,11 @@ def _mask_chunk(args):
     out = np.empty_like(images)
     meta = np.empty((len(images), 5), np.uint8)  # type, colour, texture, shade, family
     coverage = np.empty(len(images), np.float32)
-    family = FAMILIES.index(config.family)
     for i in range(len(images)):
         spec = config.spec_for(rows[i])
         clearance = eye_clearance(status[i], images[i].shape[0], config.fit)
-        if config.family == "surface":
+        family = FAMILIES.index(config.family_of(rows[i]))
+        if FAMILIES[family] == "surface":
             out[i], coverage[i], shade = apply_surface(images[i], points[i], spec.mask_type,
                                                        config.surface_rng(rows[i]), *clearance, fit=config.fit)
             meta[i] = (MASK_TYPES.index(spec.mask_type), DRAWN, TEXTURES.index("none"), shade, family)

@@ -48,6 +48,12 @@ def _p(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.2g}"
 
 
+def _trained(family: dict | None) -> str:
+    if (family or {}).get("train") == "both":
+        return "both of maskfer's families, which it trained on, none held out"
+    return "the family it trained on"
+
+
 def sentences(kind_: str, preds: dict, models: list[str], config: dict, family: dict | None) -> list[str]:
     """The answer in sentences, every difference with its 95% paired bootstrap interval (in brackets)."""
     held = (family or {}).get("held_out")
@@ -63,7 +69,7 @@ def sentences(kind_: str, preds: dict, models: list[str], config: dict, family: 
             if not gain:
                 continue
             text = (f"{v.capitalize()} training{' (' + _HOW[how[v]] + ')' if how.get(v) in _HOW else ''} wins back "
-                    f"{_pts(gain)} on masks of the family it trained on ({100 * gain['a']:.1f}% on masked faces)")
+                    f"{_pts(gain)} on masks of {_trained(family)} ({100 * gain['a']:.1f}% on masked faces)")
             gain_h = paired(preds, (v, C.HELD_OUT), (C.CLEAN, C.HELD_OUT))
             loss = paired(preds, (v, C.MASKED), (v, C.HELD_OUT))
             if gain_h and loss:

@@ -94,6 +94,23 @@ def test_random_appearance_spans_the_grey_range_and_fixed_keeps_todays_key(synth
     assert (mixed.mask_type == fixed.mask_type).all(), "the same type on every row"
 
 
+def test_both_families_draw_each_row_as_one_of_them_would(synth_csv, shared_cache):
+    """Training on "both": each row is the template or the surface family's very mask for that row, about half
+    each, and nothing is held out (no family is left that the model did not see)."""
+    fer = load_fer2013(synth_csv, cache_dir=shared_cache).split("PrivateTest")
+    sets = {f: mask_dataset(fer, MaskConfig(family=f, appearance="random"), workers=1, cache_dir=shared_cache)
+            for f in (*FAMILIES, "both")}
+    both = sets["both"]
+    assert 0.3 < (both.family == 1).mean() < 0.7
+    for k, f in enumerate(FAMILIES):
+        rows = both.family == k
+        assert np.array_equal(both.images[rows], sets[f].images[rows]), f"{f} rows are that family's masks"
+    assert np.array_equal(both.mask_type, sets["template"].mask_type)
+    assert mask_key(fer, MaskConfig(family="both")) not in {mask_key(fer, MaskConfig(family=f)) for f in FAMILIES}
+    assert held_out_config(MaskConfig(family="both"), FAMILIES) is None
+    assert RunConfig(profile="smoke", train_mask_family="both").held_out_config is None
+
+
 def test_held_out_conditions_name_the_other_family():
     cfg = RunConfig(profile="smoke")
     assert cfg.mask_config.family == "template" and cfg.held_out_config.family == "surface"

@@ -245,3 +245,22 @@ def test_first_failures_names_the_first_fit_that_halves_an_emotions_recall():
     assert got["happy"] == "mouth", "0.4 is half of 0.8: the first fit at or below half"
     assert got["disgust"] is None, "no clean recall to lose"
     assert got["sad"] is None, "0.5 at every fit holds"
+
+
+def test_the_answer_names_what_the_masked_model_trained_on():
+    """The answer's sentence says which masks a gain is measured on: the training family beside the held-out one,
+    or, for a model trained on both families, that none is held out (and no held-out sentence)."""
+    from reports.answer import sentences
+    rng = np.random.default_rng(0)
+    rows, labels = np.arange(200), rng.integers(0, 7, 200)
+    def guess(right):  # predictions right on that share of rows
+        return np.where(rng.random(200) < right, labels, (labels + 1) % 7)
+    preds = {(m, c): (rows, labels, guess(r)) for m, c, r in (
+        ("clean", "clean", 0.7), ("clean", "masked", 0.3), ("clean", "masked:held-out", 0.3),
+        ("masked", "clean", 0.65), ("masked", "masked", 0.6), ("masked", "masked:held-out", 0.5))}
+    cfg = {"transfer": {"masked": "clean_init"}}
+    held = " ".join(sentences("run", preds, ["clean", "masked"], cfg, {"train": "template", "held_out": "surface"}))
+    assert "the family it trained on" in held and "held-out surface family" in held
+    both = " ".join(sentences("run", {k: v for k, v in preds.items() if k[1] != "masked:held-out"},
+                              ["clean", "masked"], cfg, {"train": "both", "held_out": None}))
+    assert "both of maskfer's families, which it trained on, none held out" in both and "held-out" not in both
