@@ -62,6 +62,7 @@ def geometry_of(condition: str) -> str | None:
 
 HELD_OUT = f"{MASKED}:held-out"
 FAMILIES = ("template", "surface")  # masking.FAMILIES (a test checks they agree)
+BOTH = "both"  # masking.BOTH: a training family that holds none out
 
 
 def held_out_condition(fit: str | None = None) -> str:
@@ -83,7 +84,7 @@ def held_out_fit_of(condition: str) -> str | None:
 def held_out_family(train_family: str, test_families) -> str | None:
     """The family a run's held-out conditions are drawn with: the first of `test_families` that is not the
     training family, or None (also for a model trained on "both" families: none is held out)."""
-    if train_family == "both":
+    if train_family == BOTH:
         return None
     return next((f for f in test_families if f != train_family), None)
 

@@ -185,7 +185,7 @@ def make_masks(cfg: RunConfig, fer: FERData) -> Masks:
     workers = cfg.workers or None
     mcfg = cfg.mask_config
     held = cfg.held_out_config
-    family = "both families" if cfg.train_mask_family == "both" else f"{cfg.train_mask_family} family"
+    family = "both families" if cfg.train_mask_family == C.BOTH else f"{cfg.train_mask_family} family"
     print(f"[2/5] masking {len(fer)} rows ({family}, {cfg.train_mask_appearance} appearance, "
           f"types: {', '.join(cfg.train_mask_types)}; held out: {held.family if held else 'none'})", flush=True)
     points, status = find_landmarks(fer, mcfg.landmarks, workers, cfg.cache_dir)

@@ -203,8 +203,9 @@ def _mask_chunk(args):
     for i in range(len(images)):
         spec = config.spec_for(rows[i])
         clearance = eye_clearance(status[i], images[i].shape[0], config.fit)
-        family = FAMILIES.index(config.family_of(rows[i]))
-        if FAMILIES[family] == "surface":
+        name = config.family_of(rows[i])
+        family = FAMILIES.index(name)
+        if name == "surface":
             out[i], coverage[i], shade = apply_surface(images[i], points[i], spec.mask_type,
                                                        config.surface_rng(rows[i]), *clearance, fit=config.fit)
             meta[i] = (MASK_TYPES.index(spec.mask_type), DRAWN, TEXTURES.index("none"), shade, family)

@@ -49,7 +49,7 @@ def _p(p: float) -> str:
 
 
 def _trained(family: dict | None) -> str:
-    if (family or {}).get("train") == "both":
+    if (family or {}).get("train") == C.BOTH:
         return "both of maskfer's families, which it trained on, none held out"
     return "the family it trained on"
 

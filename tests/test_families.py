@@ -11,7 +11,7 @@ from skimage import data
 from datasets import load_fer2013
 from experiments import conditions as C
 from experiments.config import RunConfig, held_out_config
-from masking import FAMILIES, FITS, LandmarkFinder, MaskConfig, mask_dataset, mask_key
+from masking import BOTH, FAMILIES, FITS, LandmarkFinder, MaskConfig, mask_dataset, mask_key
 from masking.pipeline import DRAWN
 from masking.surface import surface_layers
 
@@ -116,7 +116,7 @@ def test_held_out_conditions_name_the_other_family():
     assert cfg.mask_config.family == "template" and cfg.held_out_config.family == "surface"
     assert held_out_config(MaskConfig(family="surface"), FAMILIES).family == "template"
     assert RunConfig(profile="smoke", test_mask_families=("template",)).held_out_config is None
-    assert C.FAMILIES == FAMILIES
+    assert C.FAMILIES == FAMILIES and C.BOTH == BOTH
     assert C.is_held_out("masked:held-out") and C.is_held_out("masked:held-out@chin") and not C.is_held_out("masked")
     assert C.held_out_fit_of("masked:held-out@chin") == "chin" and C.fit_of("masked:held-out@chin") is None
     assert C.mask_type_of("masked:held-out") is None and C.mask_type_of("masked:n95") == "n95"
