@@ -19,6 +19,7 @@ from .training.config import MODEL_NAMES, PRECISIONS, TRANSFER_METHODS, VIEWS
 
 # Fields whose option is not `--<field with dashes>` (`datasets.cli.option_name`).
 OPTIONS = {"transfer.method": "--masked-start", "transfer.epochs": "--finetune-epochs",
+           "transfer.seed": "--finetune-seed",
            "transfer.alpha": "--distill-weight", "transfer.temperature": "--distill-temperature",
            "test_mask_geometries": "--test-mask-geometry", "variants": "VARIANT", "cards": "CARD"}
 
@@ -50,6 +51,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                         f"clean twin (default {TransferConfig.method})")
     p.add_argument("--finetune-epochs", type=int, help="epochs of a masked/mixed model that starts from the clean "
                    "weights (default: the profile's)")
+    p.add_argument("--finetune-seed", type=seed, help="the masked/mixed fine-tuning's own seed (default: --seed); "
+                   "the clean model keeps --seed, so one clean model can start several fine-tunings")
     p.add_argument("--distill-weight", type=float, help=f"alpha, 0..1 (default {TransferConfig.alpha})")
     p.add_argument("--distill-temperature", type=float, help=f"default {TransferConfig.temperature}")
     p.add_argument("--train-mask-types", default=",".join(MASK_TYPES), help="comma-separated mask types for training")
@@ -140,7 +143,7 @@ def run_config(a: argparse.Namespace) -> RunConfig:
         train = replace(train, augment=replace(train.augment, erasing=a.erasing))
     transfer = replace(TRANSFER[a.profile], **{k: v for k, v in (
         ("method", a.masked_start), ("epochs", a.finetune_epochs), ("alpha", a.distill_weight),
-        ("temperature", a.distill_temperature)) if v is not None})
+        ("temperature", a.distill_temperature), ("seed", a.finetune_seed)) if v is not None})
     out = a.out or str(Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
     return RunConfig(variants=tuple(dict.fromkeys(a.variants)), profile=a.profile, data=a.data, out=out, train=train,
                      train_mask_types=comma_list(a.train_mask_types), test_mask_types=comma_list(a.test_mask_types),

@@ -58,6 +58,8 @@ def fingerprint(cfg: RunConfig, variant: str, dataset_sha256: str) -> dict:
             fp["train_masks"]["occlusion"] = cfg.train_occlusion
         method = method_of(cfg, variant)
         fp["transfer"] = asdict(cfg.transfer) if method != "scratch" else {"method": "scratch"}
+        if fp["transfer"].get("seed", 0) is None:  # the training seed: left out, as runs made before it recorded
+            del fp["transfer"]["seed"]
         if method != "scratch":  # the clean model it starts from (and learns from) is part of it
             fp["teacher"] = fingerprint(cfg, C.CLEAN, dataset_sha256)
     return json.loads(json.dumps(fp))  # tuples as lists, as they read back

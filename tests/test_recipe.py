@@ -199,10 +199,44 @@ def test_distill_run_retrains_only_the_masked_model(smoke_run, tmp_path, capsys)
     assert json.loads((run_dir / "config.json").read_text())["transfer"] == {"masked": "distill"}
 
 
+@pytest.mark.slow
+def test_a_finetune_seed_retrains_the_masked_model_on_the_same_clean_model(smoke_run, tmp_path, capsys):
+    import shutil
+    from experiments.pipeline import run
+    from experiments.run import parse_args
+    run_dir = tmp_path / "seeded"
+    shutil.copytree(smoke_run, run_dir)
+    cfg = json.loads((run_dir / "config.json").read_text())
+    clean_before = (run_dir / "clean" / "model.keras").read_bytes()
+    masked_before = load_model(run_dir / "masked" / "model.keras").get_weights()
+    run(parse_args(["clean", "masked", "--profile", "smoke", "--data", cfg["data"], "--out", str(run_dir),
+                    "--no-report", "--cache-dir", cfg["config"]["cache_dir"], "--workers", "1",
+                    "--finetune-seed", "7", "--overwrite"]))
+    assert "clean: finished earlier" in capsys.readouterr().out
+    assert (run_dir / "clean" / "model.keras").read_bytes() == clean_before
+    masked_after = load_model(run_dir / "masked" / "model.keras").get_weights()
+    assert any(not np.array_equal(a, b) for a, b in zip(masked_before, masked_after))
+    models = json.loads((run_dir / "config.json").read_text())["models"]
+    assert models["masked"]["transfer"]["seed"] == 7 and models["masked"]["teacher"]["train"]["seed"] == 0
+    assert json.loads((run_dir / "masked" / "train.json").read_text())["seed"] == 7
+
+
+def test_the_finetune_seed_enters_only_the_fine_tuned_models_fingerprint():
+    from experiments.provenance import fingerprint
+    plain = RunConfig(variants=("clean", "masked"))
+    seeded = RunConfig(variants=("clean", "masked"), transfer=TransferConfig(seed=3))
+    assert fingerprint(plain, C.CLEAN, "sha") == fingerprint(seeded, C.CLEAN, "sha")
+    assert "seed" not in fingerprint(plain, C.MASKED, "sha")["transfer"]  # as runs made before it record
+    assert fingerprint(seeded, C.MASKED, "sha")["transfer"]["seed"] == 3
+    with pytest.raises(ValueError, match="transfer.seed"):
+        TransferConfig(seed=-1)
+
+
 @pytest.mark.parametrize("args, needle", [(["--crop", "60"], "--crop"), (["--distill-weight", "2"], "--distill-weight"),
                                           (["--erasing", "1.5"], "--erasing must be 0..1"),
                                           (["--precision", "half"], "--precision"),
                                           (["--finetune-epochs", "0"], "--finetune-epochs"),
+                                          (["--finetune-seed", "-2"], "--finetune-seed"),
                                           (["--distill-temperature", "0"], "--distill-temperature must be positive"),
                                           (["--epochs", "0"], "--epochs must be at least 1"),
                                           (["--limit-rows", "-1"], "--limit-rows must be 0 or more"),

@@ -82,7 +82,9 @@ class TransferConfig:
     weights and fine-tune for `epochs` at peak rate `learning_rate`) or "distill" (clean_init, and the loss
     also matches the clean model's predictions on the unmasked twin of each training row:
     (1 - alpha) * cross-entropy + alpha * temperature**2 * KL(teacher_T || student_T)).
-    Without a clean model in the run, the method is "scratch" whatever is asked.
+    Without a clean model in the run, the method is "scratch" whatever is asked. seed: the fine-tuning's own
+    seed (shuffling, augmentation, occluders), None for the training seed; with one clean model kept, a
+    study of fine-tuning seeds measures what the masked recipe alone varies by.
     """
 
     method: str = "clean_init"
@@ -90,9 +92,11 @@ class TransferConfig:
     learning_rate: float = 0.02
     alpha: float = 0.5
     temperature: float = 4.0
+    seed: int | None = None
 
     def __post_init__(self):
         check_choice(self.method, TRANSFER_METHODS, "transfer.method")
+        check(self.seed is None or self.seed >= 0, "transfer.seed", f"must be 0 or more, got {self.seed}")
         check(self.epochs >= 1, "transfer.epochs", f"must be at least 1, got {self.epochs}")
         check(0.0 <= self.alpha <= 1.0, "transfer.alpha", f"must be 0..1, got {self.alpha}")
         check(self.temperature > 0, "transfer.temperature", f"must be positive, got {self.temperature}")

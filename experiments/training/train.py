@@ -210,7 +210,8 @@ def train_model(train: FERData, val: FERData, cfg: TrainConfig, out_dir: str | P
     out.mkdir(parents=True, exist_ok=True)
     precision = resolve_precision(cfg.precision)
     if init is not None:
-        cfg = replace(cfg, epochs=transfer.epochs, learning_rate=transfer.learning_rate)
+        cfg = replace(cfg, epochs=transfer.epochs, learning_rate=transfer.learning_rate,
+                      seed=cfg.seed if transfer.seed is None else transfer.seed)
     keras.utils.set_random_seed(cfg.seed)  # same initial weights for every variant
     weights = class_weights(train.labels) if cfg.class_weights else None
     ds_train = train_dataset(train.images, train.labels, cfg.batch_size, cfg.seed, cfg.augment, weights, cfg.crop,
@@ -251,7 +252,8 @@ def train_model(train: FERData, val: FERData, cfg: TrainConfig, out_dir: str | P
     saved = with_views(backbone, cfg.views)
     val_views = float((predict_proba(saved, val.images).argmax(1) == val.labels).mean())
     atomic_json(out / "train.json", {
-        "rows": len(train), "val_rows": len(val), "epochs": cfg.epochs, "peak_learning_rate": cfg.learning_rate,
+        "rows": len(train), "val_rows": len(val), "epochs": cfg.epochs, "seed": cfg.seed,
+        "peak_learning_rate": cfg.learning_rate,
         "precision": precision, "cpu": cpu_model(), "best_val_accuracy_centre_crop": _best_so_far(history),
         "val_accuracy_saved_model": val_views, "views": cfg.views,
         "start": "clean model" if init is not None else "random weights",
