@@ -17,7 +17,7 @@ CASES = [
     *[("experiments.run", RUN, o, v) for o, v in [
         ("--profile", "huge"), ("--data", "MISSING"), ("--out", "FILE"), ("--epochs", "0"), ("--model", "vgg"),
         ("--width", "0"), ("--batch-size", "0"), ("--seed", "-1"), ("--crop", "100"), ("--erasing", "2"),
-        ("--views", "all"), ("--precision", "fp8"), ("--masked-start", "warm"), ("--finetune-epochs", "-1"),
+        ("--views", "all"), ("--precision", "fp8"), ("--masked-start", "warm"), ("--finetune-epochs", "-1"), ("--finetune-seed", "-1"),
         ("--distill-weight", "2"), ("--distill-temperature", "0"), ("--train-mask-types", "scarf"),
         ("--test-mask-types", "n95,scarf"), ("--train-mask-geometry", "flat"), ("--test-mask-geometry", "flat"),
         ("--train-mask-fit", "cap"), ("--test-mask-fits", "chin,cap"), ("--train-mask-family", "paper"),
