@@ -179,18 +179,25 @@ def test_recomputed_batchnorm_statistics_are_the_mean_over_the_given_images():
     assert len(batchnorm_layers(nested)) == 6  # found inside the saved model's backbone too
 
 
-@pytest.mark.slow
-def test_distill_run_retrains_only_the_masked_model(smoke_run, tmp_path, capsys):
+def _retrain_masked(smoke_run, run_dir, *options) -> bytes:
+    """Copy the smoke run to run_dir and rerun it there with `options` and --overwrite; returns the clean
+    model's bytes from before."""
     import shutil
     from experiments.pipeline import run
     from experiments.run import parse_args
-    run_dir = tmp_path / "copy"
     shutil.copytree(smoke_run, run_dir)
     cfg = json.loads((run_dir / "config.json").read_text())
     clean_before = (run_dir / "clean" / "model.keras").read_bytes()
     run(parse_args(["clean", "masked", "--profile", "smoke", "--data", cfg["data"], "--out", str(run_dir),
-                    "--no-report", "--cache-dir", cfg["config"]["cache_dir"], "--workers", "1",
-                    "--masked-start", "distill", "--distill-weight", "0.3", "--overwrite"]))
+                    "--no-report", "--cache-dir", cfg["config"]["cache_dir"], "--workers", "1", *options,
+                    "--overwrite"]))
+    return clean_before
+
+
+@pytest.mark.slow
+def test_distill_run_retrains_only_the_masked_model(smoke_run, tmp_path, capsys):
+    run_dir = tmp_path / "copy"
+    clean_before = _retrain_masked(smoke_run, run_dir, "--masked-start", "distill", "--distill-weight", "0.3")
     out = capsys.readouterr().out
     assert "clean: finished earlier" in out and "distilled from its predictions on the clean twins" in out
     assert (run_dir / "clean" / "model.keras").read_bytes() == clean_before
@@ -201,17 +208,9 @@ def test_distill_run_retrains_only_the_masked_model(smoke_run, tmp_path, capsys)
 
 @pytest.mark.slow
 def test_a_finetune_seed_retrains_the_masked_model_on_the_same_clean_model(smoke_run, tmp_path, capsys):
-    import shutil
-    from experiments.pipeline import run
-    from experiments.run import parse_args
     run_dir = tmp_path / "seeded"
-    shutil.copytree(smoke_run, run_dir)
-    cfg = json.loads((run_dir / "config.json").read_text())
-    clean_before = (run_dir / "clean" / "model.keras").read_bytes()
-    masked_before = load_model(run_dir / "masked" / "model.keras").get_weights()
-    run(parse_args(["clean", "masked", "--profile", "smoke", "--data", cfg["data"], "--out", str(run_dir),
-                    "--no-report", "--cache-dir", cfg["config"]["cache_dir"], "--workers", "1",
-                    "--finetune-seed", "7", "--overwrite"]))
+    masked_before = load_model(smoke_run / "masked" / "model.keras").get_weights()
+    clean_before = _retrain_masked(smoke_run, run_dir, "--finetune-seed", "7")
     assert "clean: finished earlier" in capsys.readouterr().out
     assert (run_dir / "clean" / "model.keras").read_bytes() == clean_before
     masked_after = load_model(run_dir / "masked" / "model.keras").get_weights()
