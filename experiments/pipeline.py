@@ -227,13 +227,16 @@ def mask_stage(cfg: RunConfig, fer: FERData, masks: Masks, out: Path) -> tuple[d
     return split, images, test
 
 
-def occluder_heights(cfg: RunConfig, variant: str, fer: FERData, points: np.ndarray, usage: str) -> np.ndarray | None:
+def occluder_heights(cfg: RunConfig, variant: str, fer: FERData, points: np.ndarray, status: np.ndarray,
+                     usage: str) -> np.ndarray | None:
     """Where a variant's training rows get their lower-face occluders (`training.occlusion`), in the order
-    `train_stage` concatenates them: the masked rows' nose-bridge heights, NaN for clean rows (never occluded);
-    None without occlusion (cfg.train_occlusion 0, or a variant that sees no masks)."""
+    `train_stage` concatenates them: (N, 2) float32, the masked rows' nose-bridge heights and eye-clearance
+    ceilings (`occluder_tops`), NaN for clean rows (never occluded); None without occlusion (cfg.train_occlusion
+    0, or a variant that sees no masks)."""
     if not (cfg.train_occlusion and C.uses_masks(variant)):
         return None
-    heights = occluder_tops(points[fer.usage == USAGES.index(usage)])
+    rows = fer.usage == USAGES.index(usage)
+    heights = occluder_tops(points[rows], status[rows])
     return np.concatenate([heights if s == C.MASKED else np.full_like(heights, np.nan) for s in C.sources(variant)])
 
 
@@ -331,7 +334,7 @@ def run(cfg: RunConfig, command: str = "", prepared: Prepared | None = None) -> 
         masks = prepared.masks if prepared else make_masks(cfg, fer)
         split, images, test = mask_stage(cfg, fer, masks, out)
     models = train_stage(cfg, split, out, todo, prints, timer,
-                         lambda v: occluder_heights(cfg, v, fer, masks.points, "Training"))
+                         lambda v: occluder_heights(cfg, v, fer, masks.points, masks.masked.status, "Training"))
     majority = int(np.bincount(split[(C.CLEAN, "Training")].labels, minlength=N_CLASSES).argmax())
     with timer.stage("evaluate"):
         results = evaluate_stage(cfg, models, images, test, majority, test_sets, out)

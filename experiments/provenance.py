@@ -15,6 +15,7 @@ from masking.pipeline import CACHE_VERSION as MASK_VERSION
 from . import conditions as C
 from .config import RunConfig
 from .runfolder import RunError
+from .training.config import OCCLUDER_VERSION
 from .training.precision import resolve_precision
 from .training.transfer import method_of
 
@@ -56,6 +57,7 @@ def fingerprint(cfg: RunConfig, variant: str, dataset_sha256: str) -> dict:
         fp["train_masks"] = {**cfg.mask_config.identity(), "masking_version": MASK_VERSION}
         if cfg.train_occlusion:  # left out at 0, so runs made before it existed keep their fingerprint
             fp["train_masks"]["occlusion"] = cfg.train_occlusion
+            fp["train_masks"]["occluder_version"] = OCCLUDER_VERSION
         method = method_of(cfg, variant)
         fp["transfer"] = asdict(cfg.transfer) if method != "scratch" else {"method": "scratch"}
         if fp["transfer"].get("seed", 0) is None:  # the training seed: left out, as runs made before it recorded

@@ -31,6 +31,13 @@ CACHE_VERSION = 2  # 2: CNN detector, plausibility check, masks kept below the e
 FAMILIES = ("template", "surface")
 BOTH = "both"  # a training family: each row drawn by one of FAMILIES at even odds (then no family is held out)
 SURFACE_VERSION = 2  # 2: worn over the nose, the top edge at the bridge's middle (the template family's anchor)
+# Versions of the constants the cache keys hold no other trace of (tests/test_versions.py pins each to a hash of
+# its constants, so a change that forgets to bump one fails): the template family's random look (`spec_for`'s
+# colour, texture and softness ranges) and the eye clearance (EYE_CLEARANCE, UNCONFIRMED_CLEARANCE, HIGH_RISE,
+# placement.EYE_MARGIN, landmarks.FER_LOW_EYE_Y). At 1 they are left out of a key: caches made before they
+# existed used these very constants and stay valid; from 2 on they enter every key they concern.
+LOOK_VERSION = 1
+CLEARANCE_VERSION = 1
 APPEARANCES = ("fixed", "random", "mixed")
 DRAWN = 255  # the colour index of a row whose colour was drawn at random (not one of COLORS)
 
@@ -85,6 +92,10 @@ class MaskConfig:
             out["surface_version"] = SURFACE_VERSION
         if self.appearance == "fixed":
             del out["appearance"]
+        elif self.family != "surface" and LOOK_VERSION > 1:
+            out["look_version"] = LOOK_VERSION
+        if CLEARANCE_VERSION > 1:
+            out["clearance_version"] = CLEARANCE_VERSION
         return out
 
     def spec_for(self, row: int) -> MaskSpec:

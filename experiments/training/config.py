@@ -14,6 +14,10 @@ VIEWS = ("centre", "five", "ten")  # test-time views: the centre crop; + four co
 PRECISIONS = ("auto", "float32", "bfloat16")
 TRANSFER_METHODS = ("scratch", "clean_init", "distill")
 OPTIMIZERS = ("sgd", "adam")
+# The lower-face occluders' code (`occlusion.py`), in the fingerprint of every model trained with them: a change
+# retrains such models, never reuses them (tests/test_versions.py pins occlusion.py's hash to this number).
+# 1: the first occluders (no eye floor); 2: the masks' eye clearance by landmark status.
+OCCLUDER_VERSION = 2
 
 
 @dataclass(frozen=True)
