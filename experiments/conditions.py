@@ -14,8 +14,10 @@ Test conditions, all on the same PrivateTest rows:
   clean, masked (the run's training mask types and geometry), masked:<type> (every row with that one mask
   type), masked:<geometry> (the training mask types drawn in another geometry, e.g. masked:rigid),
   masked@<fit> (the training mask types and geometry worn another way: chin, mouth, nose, high),
-  masked:held-out (the training mask types, geometry and fit drawn by the other family of masks, which no
-  model of the run saw in training: `masking.FAMILIES`) and masked:held-out@<fit> (the same, worn <fit>)
+  masked:held-out (the training mask types, geometry and fit drawn by the test family of masks, which no
+  model of the run saw in training and no choice looked at: `masking.FAMILIES`) and masked:held-out@<fit> (the
+  same, worn <fit>); with the flat variant, flat (flat masks: the training outlines, one grey level per row)
+  and flat@<fit>
 and, for every cross-dataset test set NAME (`--test-data NAME=PATH`), on that set's rows:
   NAME:clean, NAME:masked (the run's training mask config and seed)
 """
@@ -23,10 +25,12 @@ from __future__ import annotations
 
 import re
 
-CLEAN, MASKED, MIXED = "clean", "masked", "mixed"
+CLEAN, MASKED, MIXED, FLAT = "clean", "masked", "mixed", "flat"
 BASELINE = "majority"  # the majority-class baseline, scored like a model
 
-VARIANTS: dict[str, tuple[str, ...]] = {CLEAN: (CLEAN,), MASKED: (MASKED,), MIXED: (CLEAN, MASKED)}
+# flat: the reference of what the visible face can tell, trained as the masked model is (from the clean model's
+# weights, the same epochs) on flat masks (`masking`'s "flat" appearance: each row's own outline, one grey level)
+VARIANTS: dict[str, tuple[str, ...]] = {CLEAN: (CLEAN,), MASKED: (MASKED,), MIXED: (CLEAN, MASKED), FLAT: (FLAT,)}
 MAIN_CONDITIONS = (CLEAN, MASKED)
 
 
@@ -38,7 +42,19 @@ def sources(variant: str) -> tuple[str, ...]:
 
 
 def uses_masks(variant: str) -> bool:
-    return MASKED in sources(variant)
+    """Whether a variant trains on masked faces (the masked, mixed and flat models)."""
+    return MASKED in sources(variant) or FLAT in sources(variant)
+
+
+def flat_condition(fit: str | None = None) -> str:
+    """The flat masks' test condition: "flat" (the training fit), or worn `fit`: "flat@chin"."""
+    return FLAT if fit is None else f"{FLAT}@{fit}"
+
+
+def flat_fit_of(condition: str) -> str | None:
+    """The fit of a flat per-fit condition ("flat@chin" -> "chin"), else None."""
+    prefix = f"{FLAT}@"
+    return condition[len(prefix):] if condition.startswith(prefix) and condition[len(prefix):] in FITS else None
 
 
 def type_condition(mask_type: str) -> str:
@@ -61,8 +77,10 @@ def geometry_of(condition: str) -> str | None:
 
 
 HELD_OUT = f"{MASKED}:held-out"
-FAMILIES = ("template", "surface")  # masking.FAMILIES (a test checks they agree)
-BOTH = "both"  # masking.BOTH: a training family that holds none out
+FAMILIES = ("template", "surface", "photo")  # masking.FAMILIES (a test checks they agree)
+MIXABLE = ("template", "surface")  # masking.MIXABLE: the families "both" trains on
+BOTH = "both"  # masking.BOTH: a training family that mixes MIXABLE
+TEST_ONLY = tuple(f for f in FAMILIES if f not in MIXABLE)  # never trained on: ("photo",)
 
 
 def held_out_condition(fit: str | None = None) -> str:
@@ -82,11 +100,24 @@ def held_out_fit_of(condition: str) -> str | None:
 
 
 def held_out_family(train_family: str, test_families) -> str | None:
-    """The family a run's held-out conditions are drawn with: the first of `test_families` that is not the
-    training family, or None (also for a model trained on "both" families: none is held out)."""
-    if train_family == BOTH:
-        return None
-    return next((f for f in test_families if f != train_family), None)
+    """The family a run's held-out conditions are drawn with: the first of `test_families` that the training
+    family does not draw (a model trained on "both" draws MIXABLE), or None."""
+    trained = MIXABLE if train_family == BOTH else (train_family,)
+    return next((f for f in test_families if f not in trained), None)
+
+
+# Validation conditions (metrics.json["validation"]), on the PublicTest rows: clean, masked (the training masks)
+# and one per validation family; and for every --validation-data set NAME: NAME:clean and one per family.
+def validation_condition(family: str, set_name: str | None = None) -> str:
+    """The validation condition of PublicTest (or of validation set `set_name`) masked by `family` with the
+    training types, look and fit: "masked(surface)", "fe-web:masked(surface)"."""
+    return f"{set_name + ':' if set_name else ''}{MASKED}({family})"
+
+
+def validation_family_of(condition: str) -> str | None:
+    """The family of a validation condition ("fe-web:masked(surface)" -> "surface"), else None."""
+    m = re.fullmatch(rf"(?:.+:)?{MASKED}\((\w+)\)", condition)
+    return m.group(1) if m else None
 
 
 def mask_type_of(condition: str) -> str | None:
@@ -119,7 +150,7 @@ def test_conditions(test_mask_types: tuple[str, ...], test_geometries: tuple[str
             + (tuple(held_out_condition(f) for f in test_fits) if held_out else ()))
 
 
-RESERVED_NAMES = (CLEAN, MASKED, MIXED, BASELINE, "fer2013")
+RESERVED_NAMES = (CLEAN, MASKED, MIXED, FLAT, BASELINE, "fer2013")
 
 
 def valid_set_name(name: str) -> bool:

@@ -15,7 +15,7 @@ from .training.config import AugmentConfig, ConfigError, TrainConfig, TransferCo
 
 __all__ = ["AugmentConfig", "ConfigError", "TrainConfig", "TransferConfig", "RunConfig", "PROFILES", "TRANSFER",
            "SMOKE_ROWS", "profile_config", "mask_config", "recorded_mask_config", "held_out_config",
-           "recorded_held_out_config", "parse_test_data"]
+           "recorded_held_out_config", "validation_configs", "parse_test_data"]
 
 
 def mask_config(train_mask_types, mask_seed: int, geometry: str = "landmark", fit: str = "nose",
@@ -37,9 +37,17 @@ def recorded_mask_config(run_config: dict) -> MaskConfig:
 
 def held_out_config(train: MaskConfig, test_families) -> MaskConfig | None:
     """The masks of a run's held-out conditions: the training masks drawn by the first of `test_families` that
-    is not the training family (None where there is none)."""
+    is not the training family (None where there is none), in the landmark geometry (the only one the surface
+    and photo families draw)."""
     family = C.held_out_family(train.family, test_families)
-    return replace(train, family=family) if family else None
+    return replace(train, family=family, geometry="landmark") if family else None
+
+
+def validation_configs(train: MaskConfig, families) -> dict[str, MaskConfig]:
+    """{family: the training masks drawn by that family} for each validation family the training does not draw
+    (the training family's own masks are the `masked` validation condition), in the landmark geometry."""
+    trained = C.MIXABLE if train.family == BOTH else (train.family,)
+    return {f: replace(train, family=f, geometry="landmark") for f in families if f not in trained}
 
 
 def recorded_held_out_config(run_config: dict) -> MaskConfig | None:
@@ -47,25 +55,25 @@ def recorded_held_out_config(run_config: dict) -> MaskConfig | None:
     return held_out_config(recorded_mask_config(run_config), run_config.get("test_mask_families", ()))
 
 
-def parse_test_data(specs) -> tuple[tuple[str, str], ...]:
-    """["NAME=PATH", ...] -> ((NAME, PATH), ...); ConfigError("test_data", ...) when one has no `=`.
+def parse_test_data(specs, field: str = "test_data") -> tuple[tuple[str, str], ...]:
+    """["NAME=PATH", ...] -> ((NAME, PATH), ...); ConfigError(field, ...) when one has no `=`.
     The names and paths themselves are checked by RunConfig."""
     out = []
     for spec in specs:
         name, sep, path = spec.partition("=")
-        check(bool(sep and name.strip() and path), "test_data", f"{spec!r}: expected NAME=PATH")
+        check(bool(sep and name.strip() and path), field, f"{spec!r}: expected NAME=PATH")
         out.append((name.strip(), path))
     return tuple(out)
 
 
-def check_test_data(pairs) -> None:
+def check_test_data(pairs, field: str = "test_data") -> None:
     seen = set()
     for name, path in pairs:
         spec = f"{name}={path}"
-        check(C.valid_set_name(name), "test_data", f"{spec!r}: NAME may use letters, digits, '_' and '-' and "
+        check(C.valid_set_name(name), field, f"{spec!r}: NAME may use letters, digits, '_' and '-' and "
               f"must not be one of {', '.join(C.RESERVED_NAMES)}")
-        check(name not in seen, "test_data", f"{spec!r}: the name {name!r} is used twice")
-        check(Path(path).exists(), "test_data", f"{spec!r}: {path}: no such file or folder")
+        check(name not in seen, field, f"{spec!r}: the name {name!r} is used twice")
+        check(Path(path).exists(), field, f"{spec!r}: {path}: no such file or folder")
         seen.add(name)
 
 
@@ -95,7 +103,8 @@ class RunConfig:
     test_mask_fits: tuple[str, ...] = FITS    # one more test condition each: masked@<fit>
     train_mask_family: str = "template"       # the family of masks the masked and mixed models see
     train_mask_appearance: str = "random"     # fixed (each type's colour), random (drawn per row) or mixed
-    test_mask_families: tuple[str, ...] = FAMILIES  # a family other than the training one: masked:held-out
+    test_mask_families: tuple[str, ...] = C.TEST_ONLY  # the test family (masked:held-out): no choice looks at it
+    validation_mask_families: tuple[str, ...] = ("surface",)  # PublicTest conditions that choices are made on
     train_occlusion: float = 0.5              # share of mask-aware training rows given a random lower-face occluder
     mask_seed: int = 0
     limit_rows: int | None = None   # keep at most this many rows per split (0 = all)
@@ -106,6 +115,7 @@ class RunConfig:
     overwrite: bool = False         # retrain variants whose recorded fingerprint differs
     verbose: bool = False           # per-epoch Keras output
     test_data: tuple[tuple[str, str], ...] = ()  # cross-dataset test sets: ((NAME, PATH), ...)
+    validation_data: tuple[tuple[str, str], ...] = ()  # other face sets to validate on: ((NAME, PATH), ...)
 
     def __post_init__(self):
         check_choice(self.profile, tuple(PROFILES), "profile")
@@ -120,15 +130,27 @@ class RunConfig:
         check_choice(self.train_mask_fit, FITS, "train_mask_fit")
         for f in self.test_mask_fits:
             check_choice(f, FITS, "test_mask_fits")
-        check_choice(self.train_mask_family, FAMILIES + (BOTH,), "train_mask_family")
+        check_choice(self.train_mask_family, C.MIXABLE + (BOTH,), "train_mask_family")
+        check(self.train_mask_geometry == "landmark" or self.train_mask_family == "template", "train_mask_geometry",
+              f"{self.train_mask_geometry}: only the template family draws it (the {self.train_mask_family} family "
+              "follows the landmarks)")
         check_choice(self.train_mask_appearance, APPEARANCES, "train_mask_appearance")
         for f in self.test_mask_families:
             check_choice(f, FAMILIES, "test_mask_families")
+        for f in self.validation_mask_families:
+            check_choice(f, FAMILIES, "validation_mask_families")
+            check(f not in self.test_mask_families, "validation_mask_families",
+                  f"{f} is also a test family: a family that validates choices cannot test them "
+                  "(give it to one of --validation-mask-families and --test-mask-families)")
         check(0.0 <= self.train_occlusion <= 1.0, "train_occlusion", f"must be 0..1, got {self.train_occlusion}")
         for name in ("limit_rows", "workers", "threads"):
             value = getattr(self, name)
             check(value is None or value >= 0, name, f"must be 0 or more, got {value}")
         check_test_data(self.test_data)
+        check_test_data(self.validation_data, "validation_data")
+        for name, _ in self.validation_data:
+            check(name not in dict(self.test_data), "validation_data",
+                  f"{name}: also a --test-data name; a set that validates choices cannot test them")
         if self.train is None:
             object.__setattr__(self, "train", PROFILES[self.profile])
         if self.transfer is None:
@@ -146,6 +168,28 @@ class RunConfig:
     def held_out_config(self) -> MaskConfig | None:
         """The masks of the masked:held-out conditions (`held_out_config`), or None."""
         return held_out_config(self.mask_config, self.test_mask_families)
+
+    @property
+    def flat_config(self) -> MaskConfig:
+        """The flat variant's masks: the training types, geometry, fit and seed, as the template family's outlines
+        filled with one grey level per row (`masking`'s "flat" appearance)."""
+        return replace(self.mask_config, family="template", appearance="flat")
+
+    @property
+    def validation_configs(self) -> dict[str, MaskConfig]:
+        """{family: MaskConfig} of the validation conditions (`validation_configs`)."""
+        return validation_configs(self.mask_config, self.validation_mask_families)
+
+    def roles(self) -> dict:
+        """Which masks and sets play which role: what the models train on, what choices are made on (PublicTest),
+        what the final figures are (PrivateTest). JSON-ready."""
+        trained = list(C.MIXABLE) if self.train_mask_family == BOTH else [self.train_mask_family]
+        held = self.held_out_config
+        return {"train": {"families": trained, "appearance": self.train_mask_appearance, "rows": "Training"},
+                "validate": {"families": list(self.validation_configs), "rows": "PublicTest",
+                             "sets": [n for n, _ in self.validation_data]},
+                "test": {"families": [held.family] if held else [], "rows": "PrivateTest",
+                         "sets": [n for n, _ in self.test_data]}}
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -67,12 +67,15 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    "each, masked@<fit> (default all four: chin,mouth,nose,high)")
     p.add_argument("--train-mask-family", default="template", help="the family of the training masks: template "
                    "(a drawn template warped onto the landmarks; default), surface (a shaded curved sheet) or both (each row "
-                   "one of the two at even odds; then no family is held out)")
+                   "one of the two at even odds); photo is for testing only")
     p.add_argument("--train-mask-appearance", default="random", help="the training masks' look (template family): "
                    "random (colour over the whole grey range, texture and edge drawn per row; default), fixed "
                    "(each type's own colour) or mixed (each row one or the other)")
-    p.add_argument("--test-mask-families", default=",".join(FAMILIES), help="comma-separated families to test on; "
-                   "one other than the training family gives masked:held-out (default both: template,surface)")
+    p.add_argument("--test-mask-families", default=",".join(C.TEST_ONLY), help="comma-separated families to test on "
+                   f"(PrivateTest); the first the training does not draw gives masked:held-out (default {','.join(C.TEST_ONLY)})")
+    p.add_argument("--validation-mask-families", default="surface", help="comma-separated families to validate on "
+                   "(PublicTest: metrics.json's validation table, where recipes are compared; default surface); never "
+                   "a test family")
     p.add_argument("--train-occlusion", type=float, default=0.5, metavar="P", help="share of the mask-aware "
                    "models' training rows that get a random lower-face occluder each epoch (0..1; default 0.5; 0 = off)")
     p.add_argument("--mask-seed", type=seed, default=0, help="the masks' seed (type, colour per row)")
@@ -83,6 +86,9 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test-data", action="append", default=[], metavar="NAME=PATH",
                    help="another face dataset to test on, clean and masked (repeatable): a FER-format CSV or a "
                         "folder of <emotion>/ (or <split>/<emotion>/) image folders")
+    p.add_argument("--validation-data", action="append", default=[], metavar="NAME=PATH",
+                   help="another face dataset to validate on (repeatable; as --test-data): clean and under each "
+                        "validation family, in the validation table")
     p.add_argument("--cache-dir", type=folder, help="parsed data, landmarks and masks (default: $MASKFER_CACHE_DIR or the "
                    "user cache folder)")
     p.add_argument("--no-report", action="store_true", help="stop before report.html")
@@ -150,7 +156,9 @@ def run_config(a: argparse.Namespace) -> RunConfig:
                      train_mask_geometry=a.train_mask_geometry, test_mask_geometries=comma_list(a.test_mask_geometry),
                      train_mask_fit=a.train_mask_fit, test_mask_fits=comma_list(a.test_mask_fits),
                      train_mask_family=a.train_mask_family, train_mask_appearance=a.train_mask_appearance,
-                     test_mask_families=comma_list(a.test_mask_families), train_occlusion=a.train_occlusion,
+                     test_mask_families=comma_list(a.test_mask_families),
+                     validation_mask_families=comma_list(a.validation_mask_families), train_occlusion=a.train_occlusion,
                      transfer=transfer, mask_seed=a.mask_seed, limit_rows=a.limit_rows, workers=a.workers,
                      threads=a.threads, cache_dir=a.cache_dir, report=not a.no_report, overwrite=a.overwrite,
-                     verbose=a.verbose, test_data=parse_test_data(a.test_data))
+                     verbose=a.verbose, test_data=parse_test_data(a.test_data),
+                     validation_data=parse_test_data(a.validation_data, "validation_data"))

@@ -36,11 +36,11 @@ from .backend import pin_threads
 from .config import RunConfig
 from .evaluation.occlusion import write_occlusion_maps
 from .evaluation.outline import probe_geometries
-from .evaluation.scoring import evaluate_everywhere, scorers
+from .evaluation.scoring import evaluate_everywhere, evaluate_models, scorers
 from .evaluation.testsets import conditions_of, load_test_set
 from .model.inference import load_model, predict_proba
 from .provenance import check_resume, fingerprint, recorded, resolve_data, versions
-from .runfolder import Timer, atomic_json, check_writable, save_samples
+from .runfolder import Timer, atomic_json, check_writable, save_samples, validation_dir
 from .training.precision import cpu_model, resolve_precision
 from .training.occlusion import occluder_tops
 from .training.train import train_model
@@ -100,18 +100,21 @@ class Masks:
     masked: MaskedSet
     per_condition: dict[str, np.ndarray]
     points: np.ndarray
+    validation: dict[str, np.ndarray] = None  # {masked(<family>): (P, 48, 48) uint8 PublicTest} per validation family
+    flat: MaskedSet | None = None  # every row with flat masks (`RunConfig.flat_config`), for the flat variant
 
 
 @dataclass(frozen=True, eq=False)
 class Prepared:
     """Everything a run reads before training, made once by `prepare` (a study ships it to each of its runs,
     which then need neither the data file nor the caches): the data path (for the record), the rows, the
-    cross-dataset test sets with their two conditions each, and the masks."""
+    cross-dataset test sets with their two conditions each, the masks, and the validation sets with theirs."""
 
     data_path: str
     fer: FERData
     test_sets: tuple
     masks: Masks
+    validation_sets: tuple = ()
 
 
 def load_rows(data_path: str, cache_dir: str | None = None, workers: int = 0, limit_rows: int = 0) -> FERData:
@@ -147,6 +150,19 @@ def load_test_sets(cfg: RunConfig) -> tuple:
     return load_sets(cfg.test_data, cfg.mask_config, cfg.workers, cfg.cache_dir)
 
 
+def load_validation_sets(cfg: RunConfig) -> tuple:
+    """((TestSet, {condition: images}), ...) for every --validation-data set: NAME:clean and, per validation
+    family, NAME:masked(<family>) (the training types, look, fit and seed drawn by that family)."""
+    out = []
+    for name, path in cfg.validation_data:
+        ts = load_test_set(name, path, cfg.workers or None, cfg.cache_dir)
+        conds = {C.set_condition(name, C.CLEAN): ts.fer.images}
+        conds.update({C.validation_condition(f, name): mask_dataset(ts.fer, m, cfg.workers or None, cfg.cache_dir).images
+                      for f, m in cfg.validation_configs.items()})
+        out.append((ts, conds))
+    return tuple(out)
+
+
 def mask_conditions(test: FERData, mcfg: MaskConfig, test_mask_types, geometries, workers: int = 0,
                     cache_dir: str | None = None, landmarks=None, fits=(),
                     held_out: MaskConfig | None = None) -> dict[str, np.ndarray]:
@@ -157,12 +173,18 @@ def mask_conditions(test: FERData, mcfg: MaskConfig, test_mask_types, geometries
     def masked(cfg):
         return mask_dataset(test, cfg, workers or None, cache_dir, landmarks=landmarks).images
     out = {C.HELD_OUT: masked(held_out)} if held_out else {}
-    out.update({C.geometry_condition(g): masked(replace(mcfg, geometry=g)) for g in geometries})
+    out.update({C.geometry_condition(g): masked(replace(mcfg, geometry=g)) for g in drawn_geometries(mcfg, geometries)})
     out.update({C.type_condition(mt): masked(replace(mcfg, mask_types=(mt,))) for mt in test_mask_types})
     out.update({C.fit_condition(f): masked(replace(mcfg, fit=f)) for f in fits})
     if held_out:
         out.update({C.held_out_condition(f): masked(replace(held_out, fit=f)) for f in fits})
     return out
+
+
+def drawn_geometries(mcfg: MaskConfig, geometries) -> tuple[str, ...]:
+    """The per-geometry conditions a family can draw: all of `geometries` for the template family, none for the
+    others (they follow the landmarks: a masked:rigid condition of theirs would be `masked` under another name)."""
+    return tuple(geometries) if mcfg.family == "template" else ()
 
 
 def private_conditions(test: FERData, mcfg: MaskConfig, test_mask_types, geometries, workers: int = 0,
@@ -194,13 +216,24 @@ def make_masks(cfg: RunConfig, fer: FERData) -> Masks:
     per_condition = mask_conditions(fer.take(private), mcfg, cfg.test_mask_types, cfg.test_mask_geometries,
                                     cfg.workers, cfg.cache_dir, (points[private], status[private]), cfg.test_mask_fits,
                                     cfg.held_out_config)
-    return Masks(masked_set, per_condition, points)
+    flat = None
+    if C.FLAT in cfg.variants:  # the flat reference: every row, and PrivateTest worn each fit
+        flat = mask_dataset(fer, cfg.flat_config, workers, cfg.cache_dir, landmarks=(points, status))
+        per_condition[C.flat_condition()] = flat.images[private]
+        per_condition.update({C.flat_condition(f): mask_dataset(
+            fer.take(private), replace(cfg.flat_config, fit=f), workers, cfg.cache_dir,
+            landmarks=(points[private], status[private])).images for f in cfg.test_mask_fits})
+    public = fer.usage == USAGES.index("PublicTest")
+    validation = {C.validation_condition(f): mask_dataset(fer.take(public), m, workers, cfg.cache_dir,
+                                                          landmarks=(points[public], status[public])).images
+                  for f, m in cfg.validation_configs.items()}
+    return Masks(masked_set, per_condition, points, validation, flat)
 
 
 def prepare(cfg: RunConfig) -> Prepared:
     """Load the data, its cross-dataset test sets and its masks, as a run of `cfg` would."""
     data_path, fer = load_stage(cfg)
-    return Prepared(data_path, fer, load_test_sets(cfg), make_masks(cfg, fer))
+    return Prepared(data_path, fer, load_test_sets(cfg), make_masks(cfg, fer), load_validation_sets(cfg))
 
 
 def fit_means(results: list[dict], fits) -> dict:
@@ -219,7 +252,10 @@ def mask_stage(cfg: RunConfig, fer: FERData, masks: Masks, out: Path) -> tuple[d
     images}, clean PrivateTest)."""
     masked = masks.masked.as_fer(fer, mask_key(fer, cfg.mask_config))
     atomic_json(out / "masking.json", masking_summary(fer, masks.masked))
-    split = {(v, u): d.split(u) for v, d in ((C.CLEAN, fer), (C.MASKED, masked)) for u in USAGES}
+    twins = [(C.CLEAN, fer), (C.MASKED, masked)]
+    if masks.flat is not None:
+        twins.append((C.FLAT, masks.flat.as_fer(fer, mask_key(fer, cfg.flat_config))))
+    split = {(v, u): d.split(u) for v, d in twins for u in USAGES}
     test = split[(C.CLEAN, "PrivateTest")]
     images = {C.CLEAN: test.images, C.MASKED: split[(C.MASKED, "PrivateTest")].images, **masks.per_condition}
     save_samples(out, test, images[C.MASKED], {f: images[C.fit_condition(f)] for f in cfg.test_mask_fits},
@@ -233,7 +269,7 @@ def occluder_heights(cfg: RunConfig, variant: str, fer: FERData, points: np.ndar
     `train_stage` concatenates them: (N, 2) float32, the masked rows' nose-bridge heights and eye-clearance
     ceilings (`occluder_tops`), NaN for clean rows (never occluded); None without occlusion (cfg.train_occlusion
     0, or a variant that sees no masks)."""
-    if not (cfg.train_occlusion and C.uses_masks(variant)):
+    if not (cfg.train_occlusion and C.MASKED in C.sources(variant)):  # flat masks get no occluders
         return None
     rows = fer.usage == USAGES.index(usage)
     heights = occluder_tops(points[rows], status[rows])
@@ -299,6 +335,26 @@ def evaluate_stage(cfg: RunConfig, models: dict, images: dict, test: FERData, ma
     return results
 
 
+def validate_stage(cfg: RunConfig, models: dict, split: dict, masks: Masks, majority_class: int,
+                   validation_sets: tuple, out: Path) -> list[dict]:
+    """Scores every model and the majority baseline on the validation conditions: PublicTest clean, under the
+    training masks and under each validation family, and each --validation-data set clean and under each
+    validation family (predictions under RUN/predictions/validation/). These are what recipes are compared on;
+    the test conditions (PrivateTest, the test family) are not. Returns the entries (as `evaluate_stage`'s)."""
+    public = split[(C.CLEAN, "PublicTest")]
+    images = {C.CLEAN: public.images, C.MASKED: split[(C.MASKED, "PublicTest")].images, **(masks.validation or {})}
+    if (C.FLAT, "PublicTest") in split:  # the flat reference's own masks, for the share of it a model reaches
+        images[C.flat_condition()] = split[(C.FLAT, "PublicTest")].images
+    print(f"[4/5] validating {len(models)} model(s) on {len(images) + sum(len(c) for _, c in validation_sets)} "
+          "PublicTest and validation-set conditions", flush=True)
+    score_with = scorers(models, majority_class)
+    pred = validation_dir(out)
+    results = evaluate_models(score_with, images, public.labels, public.rows, pred)
+    for ts, conds in validation_sets:
+        results += evaluate_models(score_with, conds, ts.fer.labels, ts.fer.rows, pred, ts.emotions)
+    return results
+
+
 def metrics_record(timer: Timer, results: list[dict], test: FERData, images: dict, majority: int, test_sets: list,
                    mask_cfg, held_out_cfg, geometry: tuple, fit: tuple, **extra) -> dict:
     """metrics.json's fields, for a run and for a score folder alike: results, the test rows and conditions, the
@@ -326,6 +382,7 @@ def run(cfg: RunConfig, command: str = "", prepared: Prepared | None = None) -> 
     todo = check_resume(cfg, out, prints)
     with timer.stage("test_sets"):  # bad test sets fail here, before any training
         test_sets = prepared.test_sets if prepared else load_test_sets(cfg)
+        validation_sets = prepared.validation_sets if prepared else load_validation_sets(cfg)
     config = {"command": command, "config": cfg.to_dict(), "data": data_path, "dataset_sha256": fer.source_hash,
               "versions": versions(), "cpu": cpu_model(), "threads": threads, "precision": resolve_precision(cfg.train.precision),
               "transfer": {v: method_of(cfg, v) for v in cfg.variants if C.uses_masks(v)},
@@ -336,14 +393,18 @@ def run(cfg: RunConfig, command: str = "", prepared: Prepared | None = None) -> 
     models = train_stage(cfg, split, out, todo, prints, timer,
                          lambda v: occluder_heights(cfg, v, fer, masks.points, masks.masked.status, "Training"))
     majority = int(np.bincount(split[(C.CLEAN, "Training")].labels, minlength=N_CLASSES).argmax())
+    with timer.stage("validate"):
+        validation = validate_stage(cfg, models, split, masks, majority, validation_sets, out)
     with timer.stage("evaluate"):
         results = evaluate_stage(cfg, models, images, test, majority, test_sets, out)
     with timer.stage("outline_probe"):
         probe = probe_geometries(fer, masks.points, masks.masked.status, cfg.mask_config, C.GEOMETRIES,
                                  Engine("local", cfg.workers))
     metrics = metrics_record(timer, results, test, images, majority, test_sets, cfg.mask_config, cfg.held_out_config,
-                             (cfg.train_mask_geometry, cfg.test_mask_geometries), (cfg.train_mask_fit, cfg.test_mask_fits),
-                             outline_probe=probe)
+                             (cfg.train_mask_geometry, drawn_geometries(cfg.mask_config, cfg.test_mask_geometries)),
+                             (cfg.train_mask_fit, cfg.test_mask_fits),
+                             outline_probe=probe, validation=validation, roles=cfg.roles(),
+                             validation_sets={ts.name: ts.summary() for ts, _ in validation_sets})
     config.update(finished=datetime.now().isoformat(timespec="seconds"), durations=timer.durations,
                   models={v: json.loads((out / v / "done.json").read_text())["fingerprint"] for v in cfg.variants})
     atomic_json(out / "config.json", config)

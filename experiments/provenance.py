@@ -54,8 +54,9 @@ def fingerprint(cfg: RunConfig, variant: str, dataset_sha256: str) -> dict:
           "dataset_sha256": dataset_sha256, "limit_rows": cfg.limit_rows, "sources": list(C.sources(variant)),
           "versions": {n: v for n in MODEL_LIBRARIES if (v := _version(n))}}
     if C.uses_masks(variant):
-        fp["train_masks"] = {**cfg.mask_config.identity(), "masking_version": MASK_VERSION}
-        if cfg.train_occlusion:  # left out at 0, so runs made before it existed keep their fingerprint
+        masks = cfg.flat_config if variant == C.FLAT else cfg.mask_config
+        fp["train_masks"] = {**masks.identity(), "masking_version": MASK_VERSION}
+        if cfg.train_occlusion and C.MASKED in C.sources(variant):  # left out at 0 (as runs made before it had)
             fp["train_masks"]["occlusion"] = cfg.train_occlusion
             fp["train_masks"]["occluder_version"] = OCCLUDER_VERSION
         method = method_of(cfg, variant)

@@ -3,6 +3,7 @@ these files and `reports` reads them through this one module.
 
   RUN/config.json, RUN/metrics.json, RUN/masking.json      JSON (`atomic_json`, `read_json`)
   RUN/predictions/<model>__<condition>.csv                 row, true, pred, p_<emotion> x 7
+  RUN/predictions/validation/<model>__<condition>.csv      the same, for the validation conditions (PublicTest)
   RUN/samples.npz                                          a few PrivateTest faces per emotion, clean and masked
   RUN/sets/<NAME>.npz                                      a few faces per emotion of a cross-dataset test set
   RUN/occlusion.npz                                        per-emotion occlusion maps and the mean faces
@@ -25,6 +26,7 @@ from datasets.atomic import atomic_path
 from datasets.cli import InputError
 
 PREDICTIONS = "predictions"
+VALIDATION = "validation"
 SAMPLES = "samples.npz"
 OCCLUSION = "occlusion.npz"
 HISTORY = "history.csv"
@@ -85,6 +87,15 @@ def predictions_name(model: str, condition: str) -> str:
 
 def predictions_path(run: Path, model: str, condition: str) -> Path:
     return Path(run) / PREDICTIONS / predictions_name(model, condition)
+
+
+def validation_dir(run: Path) -> Path:
+    """RUN/predictions/validation/: the predictions of the validation conditions (PublicTest, --validation-data)."""
+    return Path(run) / PREDICTIONS / VALIDATION
+
+
+def validation_predictions_path(run: Path, model: str, condition: str) -> Path:
+    return validation_dir(run) / predictions_name(model, condition)
 
 
 def write_predictions(path: Path, rows: np.ndarray, y_true: np.ndarray, proba: np.ndarray) -> None:

@@ -20,7 +20,8 @@ from datasets.cache import atomic_save_npz, default_cache_dir, load_npz
 from datasets.engine import Engine, map_chunks
 
 from .landmarks import FER_LOW_EYE_Y, STATUSES, LandmarkConfig, LandmarkFinder
-from .placement import FITS, GEOMETRIES, apply_mask
+from .placement import FITS, GEOMETRIES, apply_flat, apply_mask
+from .photo import PHOTO_VERSION, apply_photo
 from .surface import apply_surface
 from .templates import COLORS, MASK_TYPES, TEXTURES, MaskSpec
 
@@ -28,8 +29,11 @@ CACHE_VERSION = 2  # 2: CNN detector, plausibility check, masks kept below the e
 # Two families of masks that share no appearance code: "template" (`templates` + `placement`: a flat drawn template
 # warped by a homography) and "surface" (`surface`: a shaded curved sheet over the landmarks). A model trained on
 # one is scored on the other too: masks it never saw (the run's `masked:held-out` conditions).
-FAMILIES = ("template", "surface")
-BOTH = "both"  # a training family: each row drawn by one of FAMILIES at even odds (then no family is held out)
+# A third, "photo" (`photo`: photographed textures cut by a per-type outline), is made for testing only: runs hold it
+# out of every choice (the test family), while "surface" validates them (PublicTest).
+FAMILIES = ("template", "surface", "photo")
+MIXABLE = ("template", "surface")  # the families "both" mixes (the test family is never trained on)
+BOTH = "both"  # a training family: each row drawn by one of MIXABLE at even odds
 SURFACE_VERSION = 2  # 2: worn over the nose, the top edge at the bridge's middle (the template family's anchor)
 # Versions of the constants the cache keys hold no other trace of (tests/test_versions.py pins each to a hash of
 # its constants, so a change that forgets to bump one fails): the template family's random look (`spec_for`'s
@@ -38,7 +42,7 @@ SURFACE_VERSION = 2  # 2: worn over the nose, the top edge at the bridge's middl
 # existed used these very constants and stay valid; from 2 on they enter every key they concern.
 LOOK_VERSION = 1
 CLEARANCE_VERSION = 1
-APPEARANCES = ("fixed", "random", "mixed")
+APPEARANCES = ("fixed", "random", "mixed", "flat")
 DRAWN = 255  # the colour index of a row whose colour was drawn at random (not one of COLORS)
 
 
@@ -52,7 +56,9 @@ class MaskConfig:
     or "both" (each row one of them, at even odds, seeded per row: `family_of`).
     appearance (template family): "fixed" (each type's colour and texture, or those of `colors`/`textures`) or
     "random" (per row: a colour over the whole grey range, black included, a texture and an edge softness) or
-    "mixed" (each row one or the other, at even odds); the surface family always draws its appearance per row."""
+    "mixed" (each row one or the other, at even odds) or "flat" (the row's own mask outline filled with one grey
+    level drawn per row, nothing else: no texture, shading, folds or seams; what a model can read from the upper
+    face and the outline alone); the surface and photo families always draw their appearance per row."""
 
     mask_types: tuple[str, ...] = MASK_TYPES
     colors: tuple[str, ...] = ()
@@ -74,6 +80,11 @@ class MaskConfig:
         check_choice(self.fit, FITS, "fit")
         check_choice(self.family, FAMILIES + (BOTH,), "family")
         check_choice(self.appearance, APPEARANCES, "appearance")
+        check(self.appearance != "flat" or self.family == "template", "appearance",
+              f"flat masks are the template family's outlines, not the {self.family} family's")
+        check(self.geometry == "landmark" or self.family == "template", "geometry",
+              f"the {self.geometry} geometry is drawn by the template family only (the {self.family} family follows "
+              "the landmarks)")
 
     def identity(self) -> dict:
         """What the masks depend on, for cache keys and fingerprints. The default geometry and fit are left
@@ -88,7 +99,9 @@ class MaskConfig:
             out["high_clearance"] = [HIGH_RISE, HIGH_MIN_CLEARANCE]
         if self.family == "template":
             del out["family"]
-        else:  # a change to the surface renderer's look gives new keys: its masks are never taken from an older cache
+        elif self.family == "photo":  # a change to a renderer gives new keys: never masks from an older cache
+            out["photo_version"] = PHOTO_VERSION
+        else:
             out["surface_version"] = SURFACE_VERSION
         if self.appearance == "fixed":
             del out["appearance"]
@@ -112,15 +125,23 @@ class MaskConfig:
         return MaskSpec(kind, color, texture).resolved()
 
     def family_of(self, row: int) -> str:
-        """The family that draws `row`'s mask: `family`, or with "both" one of FAMILIES at even odds (its own
+        """The family that draws `row`'s mask: `family`, or with "both" one of MIXABLE at even odds (its own
         stream: a row's type and look are those it has in either family alone)."""
         if self.family != BOTH:
             return self.family
-        return FAMILIES[int(np.random.default_rng([self.seed, int(row), 2]).integers(len(FAMILIES)))]
+        return MIXABLE[int(np.random.default_rng([self.seed, int(row), 2]).integers(len(MIXABLE)))]
 
     def surface_rng(self, row: int) -> np.random.Generator:
         """The generator of a surface-family row's appearance (its type comes from `spec_for`)."""
         return np.random.default_rng([self.seed, int(row), 1])
+
+    def flat_level(self, row: int) -> float:
+        """A flat mask's grey level (0..255), drawn per row (its outline's type comes from `spec_for`)."""
+        return float(np.random.default_rng([self.seed, int(row), 4]).uniform(0, 255))
+
+    def photo_rng(self, row: int) -> np.random.Generator:
+        """The generator of a photo-family row's outline and material (its type comes from `spec_for`)."""
+        return np.random.default_rng([self.seed, int(row), 3])
 
 
 @dataclass(frozen=True, eq=False)
@@ -216,10 +237,17 @@ def _mask_chunk(args):
         clearance = eye_clearance(status[i], images[i].shape[0], config.fit)
         name = config.family_of(rows[i])
         family = FAMILIES.index(name)
-        if name == "surface":
-            out[i], coverage[i], shade = apply_surface(images[i], points[i], spec.mask_type,
-                                                       config.surface_rng(rows[i]), *clearance, fit=config.fit)
+        if name in ("surface", "photo"):
+            draw, rng = ((apply_surface, config.surface_rng(rows[i])) if name == "surface"
+                         else (apply_photo, config.photo_rng(rows[i])))
+            out[i], coverage[i], shade = draw(images[i], points[i], spec.mask_type, rng, *clearance, fit=config.fit)
             meta[i] = (MASK_TYPES.index(spec.mask_type), DRAWN, TEXTURES.index("none"), shade, family)
+            continue
+        if config.appearance == "flat":
+            out[i], coverage[i] = apply_flat(images[i], points[i], spec, config.flat_level(rows[i]), *clearance,
+                                             geometry=config.geometry, fit=config.fit)
+            meta[i] = (MASK_TYPES.index(spec.mask_type), DRAWN, TEXTURES.index("none"), int(config.flat_level(rows[i])),
+                       family)
             continue
         out[i], coverage[i] = apply_mask(images[i], points[i], spec, *clearance, geometry=config.geometry,
                                          fit=config.fit)

@@ -184,6 +184,21 @@ def mask_alpha(points: np.ndarray, spec: MaskSpec, width: int, height: int, marg
     return _warped(points, spec, width, height, True, margin, eye_floor, geometry, fit)[0]
 
 
+def apply_flat(image: np.ndarray, points: np.ndarray, spec: MaskSpec, level: float, margin: float = EYE_MARGIN,
+               eye_floor: float | None = None, geometry: str = "landmark", fit: str = "nose") -> tuple[np.ndarray, float]:
+    """A flat mask: `spec`'s outline on `points` (as `apply_mask` places it, eye clearance included) filled with
+    one grey `level` (0..255), nothing else. image (H, W) uint8 grey or (H, W, 3) RGB. Returns (the masked
+    image, same shape and dtype; the share of the lower-face hull covered)."""
+    h, w = image.shape[:2]
+    a = mask_alpha(points, spec, w, h, margin, eye_floor, geometry, fit)
+    img = image.astype(np.float32)
+    out = img * (1 - a[..., None]) + level * a[..., None] if img.ndim == 3 else img * (1 - a) + level * a
+    hull = np.zeros((h, w), np.uint8)
+    cv2.fillConvexPoly(hull, lower_face_hull(points), 1)
+    coverage = float(a[hull > 0].mean()) if hull.any() else 0.0
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8), coverage
+
+
 def apply_mask(image: np.ndarray, points: np.ndarray, spec: MaskSpec, margin: float = EYE_MARGIN,
                eye_floor: float | None = None, geometry: str = "landmark", fit: str = "nose") -> tuple[np.ndarray, float]:
     """Draw `spec` on the face given by `points`.

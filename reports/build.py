@@ -15,9 +15,9 @@ from datasets import EMOTIONS
 from datasets.atomic import atomic_path
 from experiments import conditions as C
 from experiments.runfolder import (HISTORY, load_occlusion, load_samples, predictions_path, read_history,
-                                   read_json, read_predictions)
+                                   read_json, read_predictions, validation_predictions_path)
 
-from . import answer, crossdata, figures, fits, robustness
+from . import answer, crossdata, figures, fits, robustness, visible
 from .references import REFERENCES
 from .stats import bootstrap_ci, mcnemar_exact
 
@@ -29,6 +29,10 @@ SECTIONS = (
     ("emotions", "Per emotion", "a model scored on clean and masked faces of the same rows"),
     ("types", "Per mask type", "rerun with --test-mask-types surgical,n95,kn95,cloth"),
     ("datasets", "Other datasets", "python -m experiments.evaluate FOLDER --test-data NAME=PATH"),
+    ("visible", "What the visible face can tell", "python -m experiments.run clean masked flat (the flat-mask "
+     "reference)"),
+    ("validation", "Validation: where choices are made", "a run of python -m experiments.run, which scores PublicTest "
+     "under the validation families"),
     ("saliency", "Where the models look", "the occlusion maps that python -m experiments.run writes for its models"),
     ("outline", "What the mask's shape gives away", "the outline probe that python -m experiments.run makes"),
     ("masks", "How the masks were made", "masking.json and samples.npz, which python -m experiments.run and "
@@ -65,6 +69,22 @@ def _cells(results: list[dict], preds: dict) -> dict:
             ci_acc, ci_f1 = bootstrap_ci(t, p, "accuracy"), bootstrap_ci(t, p, "macro_f1", labels)
         cells[(r["train"], r["test"])] = {**r, "ci_acc": ci_acc, "ci_f1": ci_f1}
     return cells
+
+
+def _validation(run: Path, metrics: dict) -> dict | None:
+    """The validation table (PublicTest and --validation-data sets): {"tests", "models", "cells", "roles"}, each
+    cell with its 95% bootstrap intervals; None for a folder that scored none (made before roles existed)."""
+    results = metrics.get("validation") or []
+    if not results:
+        return None
+    preds = {}
+    for r in results:
+        path = validation_predictions_path(run, r["train"], r["test"])
+        if path.exists():
+            preds[(r["train"], r["test"])] = read_predictions(path)
+    return {"tests": list(dict.fromkeys(r["test"] for r in results)),
+            "models": list(dict.fromkeys(r["train"] for r in results)), "cells": _cells(results, preds),
+            "roles": metrics.get("roles") or {}, "sets": metrics.get("validation_sets") or {}}
 
 
 def _heat(values: list[float]) -> dict[float, str]:
@@ -185,6 +205,7 @@ def context(run: Path) -> dict:
            "paired": _paired_tests(preds, models), "masking": masking, "status_table": _status_table(masking),
            "cross": crossdata.sections(run, metrics, cells, models), "outline": _outline(metrics, cells, models),
            "per_emotion": _per_emotion(cells, models), "outside": outside,
+           "validation": _validation(run, metrics), "roles": metrics.get("roles"),
            "accuracy_table": _long_table(cells, trains, tests, "accuracy"),
            "f1_table": _long_table(cells, trains, tests, "macro_f1"),
            "colour_of": lambda m: colours.get(m, "#999999")}
@@ -201,6 +222,7 @@ def context(run: Path) -> dict:
     ctx["family_png"] = _family_faces(samples)
     ctx["saliency_png"] = _saliency(run)
     ctx["fits"] = fits.section(cells, models, metrics, samples)
+    ctx["visible"] = visible.table(cells, ctx["validation"], models)
     ctx["robustness"] = robustness.table(cells, preds, models, outside)
     ctx["robustness_tests"] = robustness.against_masked_model(preds, outside)
     if ctx["robustness"]:
@@ -211,7 +233,8 @@ def context(run: Path) -> dict:
                    for t in models for s in ctx["mask_type_tests"]}
     present = {"answer": True, "models": bool(ctx["robustness"]), "fits": bool(ctx["fits"]),
                "emotions": bool(ctx["per_emotion"]), "types": bool(ctx["mask_type_tests"]),
-               "datasets": bool(ctx["cross"]), "saliency": bool(ctx["saliency_png"]), "outline": bool(ctx["outline"]),
+               "datasets": bool(ctx["cross"]), "validation": bool(ctx["validation"]),
+               "visible": bool(ctx["visible"]), "saliency": bool(ctx["saliency_png"]), "outline": bool(ctx["outline"]),
                "masks": bool(masking or ctx["faces_png"]), "training": bool(ctx["curves_png"]), "caveats": True,
                "method": True}
     shown = [(i, title) for i, title, _ in SECTIONS if present[i]]

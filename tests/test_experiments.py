@@ -35,8 +35,8 @@ def test_smoke_run_writes_the_whole_run_folder(smoke_run):
              "masked@chin", "masked@mouth", "masked@nose", "masked@high", "masked:held-out",
              "masked:held-out@chin", "masked:held-out@mouth", "masked:held-out@nose", "masked:held-out@high"}
     assert cells == {(t, s) for t in ("majority", "clean", "masked") for s in tests}
-    family = metrics["mask_family"]  # trained on the template family, the surface family held out
-    assert (family["train"], family["appearance"], family["held_out"]) == ("template", "random", "surface")
+    family = metrics["mask_family"]  # trained on the template family, the photo family held out for testing
+    assert (family["train"], family["appearance"], family["held_out"]) == ("template", "random", "photo")
     acc = {(r["train"], r["test"]): r["accuracy"] for r in metrics["results"]}
     for model in ("clean", "masked"):
         gap = family["gap"][model]
@@ -64,6 +64,26 @@ def test_smoke_run_writes_the_whole_run_folder(smoke_run):
                                                    f"{r['train']}__{r['test'].replace(':', '-')}.csv")
         assert len(rows) == metrics["test_rows"] and np.array_equal(pred, proba.argmax(1))
         assert r["accuracy"] == pytest.approx((true == pred).mean())
+
+
+def test_smoke_run_scores_the_validation_conditions_on_publictest_and_names_the_roles(smoke_run, synth_csv):
+    """metrics.json["validation"]: every model on PublicTest clean, under the training masks and under the
+    validation family (surface), each figure its predictions file's own, on the PublicTest rows and never on a
+    PrivateTest row; "roles" names what trains, what validates and what tests, and the report shows both."""
+    metrics = json.loads((smoke_run / "metrics.json").read_text())
+    assert metrics["roles"]["train"]["families"] == ["template"]
+    assert metrics["roles"]["validate"] == {"families": ["surface"], "rows": "PublicTest", "sets": []}
+    assert metrics["roles"]["test"]["families"] == ["photo"] and metrics["roles"]["test"]["rows"] == "PrivateTest"
+    cells = {(r["train"], r["test"]) for r in metrics["validation"]}
+    assert cells == {(t, s) for t in ("majority", "clean", "masked") for s in ("clean", "masked", "masked(surface)")}
+    public = load_fer2013(synth_csv).split("PublicTest")
+    for r in metrics["validation"]:
+        rows, true, pred, _ = read_predictions(smoke_run / "predictions" / "validation" /
+                                               f"{r['train']}__{r['test'].replace(':', '-')}.csv")
+        assert np.array_equal(rows, public.rows) and np.array_equal(true, public.labels)
+        assert r["accuracy"] == pytest.approx((true == pred).mean())
+    html = (smoke_run / "report.html").read_text()
+    assert 'id="validation-table"' in html and 'id="roles"' in html and "masked(surface)" in html
 
 
 def test_saved_model_alone_gives_the_reported_predictions(smoke_run):

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from experiments.training import config as training_config
-from masking import MaskConfig, landmarks, pipeline, placement, surface
+from masking import MaskConfig, landmarks, photo, pipeline, placement, surface
 
 # name: (version, sha256 of the code and constants it versions), pinned when the version was set
 PINNED = {
@@ -18,6 +18,7 @@ PINNED = {
     "clearance": (1, '094df39583940af6'),
     "occluder": (2, '4d9da21f4fc45c2a'),
     "surface": (2, '9243099948a6cf72'),
+    "photo": (1, '6179caa8b2508c59'),
 }
 
 
@@ -36,6 +37,7 @@ def current() -> dict[str, tuple[int, str]]:
             inspect.getsource(placement.below_eyes))),
         "occluder": (training_config.OCCLUDER_VERSION, _digest(occlusion)),
         "surface": (pipeline.SURFACE_VERSION, _digest(Path(surface.__file__).read_text())),
+        "photo": (photo.PHOTO_VERSION, _digest(Path(photo.__file__).read_text())),
     }
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,9 @@ def _in_condition(part: FERData, condition: str, run_config: dict, cache_dir: st
         if source == C.CLEAN:
             out.append(part.images)
         else:
-            out.append(mask_dataset(part, recorded_mask_config(run_config), cache_dir=cache_dir).images)
+            masks = recorded_mask_config(run_config)
+            masks = replace(masks, family="template", appearance="flat") if source == C.FLAT else masks
+            out.append(mask_dataset(part, masks, cache_dir=cache_dir).images)
     return np.concatenate(out), np.concatenate([part.labels] * len(out))
 
 
