@@ -29,7 +29,7 @@ from datasets.prepare import prepare_photos
 from datasets.prepared import is_prepared
 from datasets.atomic import atomic_path
 from masking import COLORS, MASK_TYPES, STATUSES, TEXTURES, MaskConfig, MaskedSet, find_landmarks, mask_dataset, mask_key
-from masking.pipeline import DRAWN
+from masking.pipeline import CACHE_VERSION as MASK_CACHE_VERSION, DRAWN
 
 from . import conditions as C
 from .backend import pin_threads
@@ -163,22 +163,46 @@ def load_validation_sets(cfg: RunConfig) -> tuple:
     return tuple(out)
 
 
+def condition_configs(mcfg: MaskConfig, test_mask_types, geometries, fits=(),
+                      held_out: MaskConfig | None = None) -> dict[str, MaskConfig]:
+    """{condition: the MaskConfig that draws it} for every masked test condition but `masked` itself: the
+    held-out family's masks (`held_out`: masked:held-out, and worn each fit: masked:held-out@<fit>), once per
+    geometry the family draws (masked:<geometry>), per test mask type (masked:<type>) and per fit (masked@<fit>).
+    Report order."""
+    out = {C.HELD_OUT: held_out} if held_out else {}
+    out.update({C.geometry_condition(g): replace(mcfg, geometry=g) for g in drawn_geometries(mcfg, geometries)})
+    out.update({C.type_condition(mt): replace(mcfg, mask_types=(mt,)) for mt in test_mask_types})
+    out.update({C.fit_condition(f): replace(mcfg, fit=f) for f in fits})
+    if held_out:
+        out.update({C.held_out_condition(f): replace(held_out, fit=f) for f in fits})
+    return out
+
+
+def mask_record(configs: dict[str, MaskConfig]) -> dict[str, dict]:
+    """{condition: what its pixels depend on}: the MaskConfig's identity (family, appearance, fit, geometry,
+    types, seed and the renderer versions its cache key holds) and the masking code's version. Recorded in
+    metrics.json ("mask_keys"), so results drawn by another version of a renderer are never paired with new ones."""
+    return {c: json.loads(json.dumps({**m.identity(), "masking_version": MASK_CACHE_VERSION}))
+            for c, m in configs.items()}
+
+
+def scored_mask_configs(mcfg: MaskConfig, test_mask_types, geometries, fits=(), held_out: MaskConfig | None = None,
+                        test_sets=(), flat: MaskConfig | None = None) -> dict[str, MaskConfig]:
+    """{condition: MaskConfig} of every masked condition a run or score folder scores: `masked`, those of
+    `condition_configs`, each test set's NAME:masked and, with `flat`, the flat conditions."""
+    out = {C.MASKED: mcfg, **condition_configs(mcfg, test_mask_types, geometries, fits, held_out)}
+    out.update({C.set_condition(name, C.MASKED): mcfg for name in test_sets})
+    if flat is not None:
+        out.update({C.flat_condition(): flat, **{C.flat_condition(f): replace(flat, fit=f) for f in fits}})
+    return out
+
+
 def mask_conditions(test: FERData, mcfg: MaskConfig, test_mask_types, geometries, workers: int = 0,
                     cache_dir: str | None = None, landmarks=None, fits=(),
                     held_out: MaskConfig | None = None) -> dict[str, np.ndarray]:
-    """{condition: (M, 48, 48) uint8} of the test rows: the held-out family's masks (`held_out`, the training
-    masks drawn by the family no model trained on: masked:held-out, and worn each fit: masked:held-out@<fit>),
-    once per geometry (the training types drawn in it, masked:<geometry>), per test mask type (every row that
-    type, masked:<type>) and per fit (the training masks worn that way, masked@<fit>); cached. Report order."""
-    def masked(cfg):
-        return mask_dataset(test, cfg, workers or None, cache_dir, landmarks=landmarks).images
-    out = {C.HELD_OUT: masked(held_out)} if held_out else {}
-    out.update({C.geometry_condition(g): masked(replace(mcfg, geometry=g)) for g in drawn_geometries(mcfg, geometries)})
-    out.update({C.type_condition(mt): masked(replace(mcfg, mask_types=(mt,))) for mt in test_mask_types})
-    out.update({C.fit_condition(f): masked(replace(mcfg, fit=f)) for f in fits})
-    if held_out:
-        out.update({C.held_out_condition(f): masked(replace(held_out, fit=f)) for f in fits})
-    return out
+    """{condition: (M, 48, 48) uint8} of the test rows for every condition of `condition_configs`; cached."""
+    return {c: mask_dataset(test, m, workers or None, cache_dir, landmarks=landmarks).images
+            for c, m in condition_configs(mcfg, test_mask_types, geometries, fits, held_out).items()}
 
 
 def drawn_geometries(mcfg: MaskConfig, geometries) -> tuple[str, ...]:
@@ -404,6 +428,12 @@ def run(cfg: RunConfig, command: str = "", prepared: Prepared | None = None) -> 
                              (cfg.train_mask_geometry, drawn_geometries(cfg.mask_config, cfg.test_mask_geometries)),
                              (cfg.train_mask_fit, cfg.test_mask_fits),
                              outline_probe=probe, validation=validation, roles=cfg.roles(),
+                             mask_keys=mask_record(scored_mask_configs(
+                                 cfg.mask_config, cfg.test_mask_types, cfg.test_mask_geometries, cfg.test_mask_fits,
+                                 cfg.held_out_config, [n for n, _ in cfg.test_data],
+                                 cfg.flat_config if C.FLAT in cfg.variants else None)),
+                             validation_mask_keys=mask_record({C.validation_condition(f): m for f, m in
+                                                               cfg.validation_configs.items()}),
                              validation_sets={ts.name: ts.summary() for ts, _ in validation_sets})
     config.update(finished=datetime.now().isoformat(timespec="seconds"), durations=timer.durations,
                   models={v: json.loads((out / v / "done.json").read_text())["fingerprint"] for v in cfg.variants})

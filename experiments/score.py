@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 
 from datasets.cli import InputError, build_or_exit, exit_code, folder, seed
-from masking import FAMILIES, MASK_TYPES
+from masking import MASK_TYPES
 
+from . import conditions as C
 from .config import parse_test_data
 from .options import OPTIONS, add_card_arguments, card_defaults, comma_list
 from .outside.score import ScoreConfig, score_run
@@ -36,11 +37,11 @@ def parse_args(argv: list[str] | None) -> ScoreConfig:
     p.add_argument("--test-mask-fits", default="chin,mouth,nose,high", help="comma-separated fits: one condition "
                    "each, masked@<fit> (default all four)")
     p.add_argument("--mask-family", default="template", help="the masked condition's family: template (default, "
-                   "what a default run trains on) or surface")
+                   "what a default run trains on), surface or photo")
     p.add_argument("--mask-appearance", default="random", help="the masked condition's look (template family): "
                    "random (default, as a default run trains with) or fixed")
-    p.add_argument("--test-mask-families", default=",".join(FAMILIES), help="comma-separated families; one other "
-                   "than --mask-family gives masked:held-out (default both)")
+    p.add_argument("--test-mask-families", default=",".join(C.TEST_ONLY), help="comma-separated families; the first "
+                   f"other than --mask-family gives masked:held-out (default {','.join(C.TEST_ONLY)})")
     p.add_argument("--seed", type=seed, default=0, help="the masks' seed")
     p.add_argument("--workers", type=int, default=0, help="masking processes (default: one per core)")
     p.add_argument("--cache-dir", type=folder, help="parsed data, landmarks and masks (default: the user cache folder)")
@@ -67,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m experiments.score " + " ".join(sys.argv[1:] if argv is None else argv)
 
     def body():
-        out = score_run(cfg, command)
-        if cfg.report:
+        out, written = score_run(cfg, command)
+        if cfg.report and written:
             report_run(out)
         print(f"run folder: {out}", flush=True)
     return exit_code(body, InputError)

@@ -74,7 +74,8 @@ def sentences(kind_: str, preds: dict, models: list[str], config: dict, family: 
             loss = paired(preds, (v, C.MASKED), (v, C.HELD_OUT))
             if gain_h and loss:
                 text += (f", and {_pts(gain_h)} on masks of the held-out {held} family, which no model saw in "
-                         f"training ({100 * gain_h['a']:.1f}%): it loses {_pts(loss)} when the masks are not of its "
+                         f"training{' and no choice looked at' if held in C.TEST_ONLY else ''} "
+                         f"({100 * gain_h['a']:.1f}%): it loses {_pts(loss)} when the masks are not of its "
                          "training family")
             out.append(text + ".")
             clean = paired(preds, (v, C.CLEAN), (C.CLEAN, C.CLEAN))

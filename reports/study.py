@@ -117,7 +117,8 @@ def build_study_report(study_dir: str | Path) -> Path:
         study=study, runs=runs, headline=headline(study), pm=_pm, ci=_ci, fits_png=fits_figure(study),
         figures={m: seed_dots(study, m) for m in study["models"]},
         sections=[("answer", "The answer"), ("effects", "Effects, seed-paired"), ("cells", "Every cell"),
-                  ("caveats", "Caveats"), ("runs", "Runs and provenance")])
+                  ("validation", "Validation and the ranking of recipes"), ("caveats", "Caveats"),
+                  ("runs", "Runs and provenance")])
     out = root / "report.html"
     with atomic_path(out) as tmp:
         tmp.write_text(html, encoding="utf-8")

@@ -54,14 +54,16 @@ def keras_bins(path, centres, outputs=range(7), n_out=7, size=64):
 
 
 def onnx_bins(path, centres, outputs=range(7), n_out=7, side=56, mix=(6.0, 0.0, -5.0), batch="N",
-              dtype=TensorProto.FLOAT, shift=0.0, probs=False):
+              dtype=TensorProto.FLOAT, shift=0.0, probs=False, offset=0.0):
     """NCHW RGB input of `dtype` (cast to float inside) and batch `batch` ("N" free, or a fixed int); the feature
     is mix . (channel means) after the model's own normalisation; logits (+ shift) out, and with probs=True a
     second output "probs" (their softmax)."""
     w1, b1, w2, b2 = bin_weights(centres, list(outputs), n_out)
     inits = [helper.make_tensor(n, TensorProto.FLOAT, a.shape, a.flatten().tolist()) for n, a in (
-        ("mix", np.array(mix, np.float32)[:, None]), ("w1", w1), ("b1", b1), ("w2", w2), ("b2", b2 + shift))]
-    nodes = [helper.make_node("Cast", ["x"], ["xf"], to=TensorProto.FLOAT),
+        ("mix", np.array(mix, np.float32)[:, None]), ("w1", w1), ("b1", b1), ("w2", w2), ("b2", b2 + shift),
+        ("offset", np.array([offset], np.float32)))]
+    nodes = [helper.make_node("Cast", ["x"], ["xc"], to=TensorProto.FLOAT),
+             helper.make_node("Add", ["xc", "offset"], ["xf"]),  # an int8 model's pixels come shifted by -128
              helper.make_node("ReduceMean", ["xf"], ["m"], axes=[2, 3], keepdims=0),
              helper.make_node("MatMul", ["m", "mix"], ["f"]), helper.make_node("MatMul", ["f", "w1"], ["h0"]),
              helper.make_node("Add", ["h0", "b1"], ["h1"]), helper.make_node("Relu", ["h1"], ["h"]),
@@ -231,7 +233,7 @@ def test_score_writes_a_run_folder_of_outside_models(keras_files, synth_csv, tmp
         "clean", "masked", "masked:rigid", "masked:n95", "masked@chin", "masked@mouth", "masked@nose", "masked@high",
         "masked:held-out", "masked:held-out@chin", "masked:held-out@mouth", "masked:held-out@nose",
         "masked:held-out@high")}
-    assert metrics["mask_family"]["train"] == "template" and metrics["mask_family"]["held_out"] == "surface"
+    assert metrics["mask_family"]["train"] == "template" and metrics["mask_family"]["held_out"] == "photo"
     assert set(metrics["mask_fit"]["mean"]) == {"majority", "m", "onnx-bins"}
     config = json.loads((out / "config.json").read_text())
     assert set(config["outside_models"]) == {"m", "onnx-bins"} and config["outside_models"]["m"]["source"] == ""
@@ -327,6 +329,28 @@ def test_onnx_fixed_batches_and_input_types_score_like_the_float_model(batch, dt
         with pytest.raises(ConfigError) as e:
             OutsideModel(read_card(card(tmp_path, "w", file=str(path), scale="0..1", output="logits")))
         assert e.value.field == "scale"
+
+
+def test_an_int8_input_takes_pixels_shifted_by_128_and_refuses_a_scale_it_cannot_hold(tmp_path, synth_csv, capsys):
+    """A raw int8 input (no quantisation) holds -128..127: with scale "-128..127" (pixels minus 128) the model
+    built to add 128 back answers as the float model does; "0..255" (every pixel above 127 clipped) is refused in
+    one line naming --scale, and experiments.score stops before --out exists."""
+    float_path, int8_path = tmp_path / "f.onnx", tmp_path / "i8.onnx"
+    onnx_bins(float_path, RAW)
+    onnx_bins(int8_path, RAW, dtype=TensorProto.INT8, offset=128.0)
+    want = OutsideModel(read_card(card(tmp_path, "f", file=str(float_path), scale="0..255", output="logits")))
+    got = OutsideModel(read_card(card(tmp_path, "i8", file=str(int8_path), scale="-128..127", output="logits")))
+    many = np.concatenate([faces()] * 5)
+    assert np.allclose(got.predict_proba(many), want.predict_proba(many), atol=1e-6)
+    with pytest.raises(ConfigError) as e:
+        OutsideModel(read_card(card(tmp_path, "bad", file=str(int8_path), scale="0..255", output="logits")))
+    assert e.value.field == "scale" and "-128..127" in str(e.value)
+    from experiments.score import main as score_main
+    out = tmp_path / "out"
+    rc = score_main([str(int8_path), "--scale", "0..255", "--output", "logits", "--data", str(synth_csv),
+                     "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--scale" in err.strip().splitlines()[-1] and not out.exists()
 
 
 @pytest.fixture(scope="module")

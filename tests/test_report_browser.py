@@ -92,7 +92,7 @@ def check_page(report: Path, tmp_path: Path, words: tuple[str, ...]) -> dict:
 
 
 def test_run_report_in_a_browser(smoke_run, tmp_path):
-    check_page(smoke_run / "report.html", tmp_path, ("Masks cost the clean model", "held-out surface family"))
+    check_page(smoke_run / "report.html", tmp_path, ("Masks cost the clean model", "held-out photo family"))
 
 
 def test_score_and_outside_reports_in_a_browser(smoke_run, synth_csv, shared_cache, tmp_path):

@@ -58,8 +58,8 @@ def test_report_numbers_match_metrics(smoke_run):
     for r in metrics["results"]:
         assert f"{100 * r['accuracy']:.2f}" in text
     sections = ("The answer", "Models under masks", "How the mask is worn", "Per emotion", "Per mask type",
-                "Where the models look", "What the mask's shape gives away", "How the masks were made", "Training",
-                "Caveats", "Method and provenance")
+                "Validation: where choices are made", "Where the models look", "What the mask's shape gives away",
+                "How the masks were made", "Training", "Caveats", "Method and provenance")
     for n, section in enumerate(sections, 1):  # numbered in the reading order, each in the contents
         assert '<h2 id="' in text and f'">{n}. {section}</h2>' in html_lib.unescape(text).replace("&#39;", "'")
         assert f">{section}</a></li>" in html_lib.unescape(text)
@@ -130,7 +130,8 @@ def test_headline_matches_metrics(smoke_run):
         low, high = map(float, re.match(r"(-?[\d.]+), (-?[\d.]+)\]", text[text.index(sentence) + len(sentence):]).groups())
         assert low - 0.05 <= 100 * diff <= high + 0.05, "the interval holds its own difference"
     assert f"({100 * cc:.1f}% on clean faces, {100 * cm:.1f}% on the same faces masked;" in text
-    assert f"({100 * mm:.1f}% on masked faces)" in text and "held-out surface family" in text
+    assert f"({100 * mm:.1f}% on masked faces)" in text and "held-out photo family" in text
+    assert "no model saw in training and no choice looked at" in text
 
 
 def test_stats():

@@ -29,7 +29,7 @@ from .. import conditions as C
 FORMATS = {".keras": "keras", ".h5": "keras", ".hdf5": "keras", ".tflite": "tflite", ".onnx": "onnx"}
 CHANNELS = ("grey", "rgb", "bgr")
 LAYOUTS = ("nhwc", "nchw")
-SCALES = ("0..255", "0..1", "-1..1", "imagenet")
+SCALES = ("0..255", "0..1", "-1..1", "imagenet", "-128..127")  # -128..127: pixels minus 128 (signed int8 inputs)
 OUTPUTS = ("probabilities", "logits")
 NOT_FER = ("contempt",)  # classes other sets have and FER2013 lacks: their outputs are dropped
 FIELDS = ("name", "file", "input", "channels", "layout", "scale", "labels", "output", "output_name")

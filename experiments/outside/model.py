@@ -47,9 +47,13 @@ class OutsideModel:
         self.adapter = open_model(card.file)
         self.adapter.select(choose_output(card, self.adapter.outputs))
         self.card = resolve(card, self.adapter.shape, self.adapter.outputs[self.adapter.output])
-        if np.issubdtype(self.adapter.dtype, np.integer) and not self.adapter.quantised:
-            check(self.card.scale == "0..255", "scale", f"{self.card.scale} contradicts {card.file.name}'s "
-                  f"{self.adapter.dtype} input (raw pixels): give scale = \"0..255\"")
+        dtype = np.dtype(self.adapter.dtype)
+        if np.issubdtype(dtype, np.integer) and not self.adapter.quantised:  # raw pixels in the model's own type
+            fits = [sc for sc, (lo, hi) in (("0..255", (0, 255)), ("-128..127", (-128, 127)))
+                    if np.iinfo(dtype).min <= lo and hi <= np.iinfo(dtype).max]
+            check(self.card.scale in fits, "scale", f"{self.card.scale} does not fit {card.file.name}'s {dtype} "
+                  f"input (raw pixels would be clipped or meaningless): give scale = "
+                  f"{' or '.join(repr(f) for f in fits) or 'none: this type cannot hold a pixel'}")
         self.assumed_order = card.labels is None
         self.sha256 = file_sha256(card.file)
         self.rank = len(self.adapter.shape)
@@ -74,6 +78,8 @@ class OutsideModel:
             x = x / 255.0
         elif scale == "-1..1":
             x = x / 127.5 - 1.0
+        elif scale == "-128..127":
+            x = x - 128.0
         elif scale == "imagenet":
             mean, std = (IMAGENET_MEAN, IMAGENET_STD) if self.card.channels != "bgr" else (IMAGENET_MEAN[::-1],
                                                                                           IMAGENET_STD[::-1])

@@ -12,6 +12,8 @@ sign of a wrong card.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -26,7 +28,8 @@ from masking import APPEARANCES, FAMILIES, FITS, GEOMETRIES, MASK_TYPES, MaskCon
 from .. import conditions as C
 from ..config import check_test_data, held_out_config, mask_config, recorded_held_out_config, recorded_mask_config
 from ..evaluation.scoring import evaluate_everywhere, scorers
-from ..pipeline import fit_means, load_rows, load_sets, masking_summary, metrics_record, private_conditions
+from ..pipeline import (drawn_geometries, fit_means, load_rows, load_sets, mask_record, masking_summary, metrics_record,
+                        private_conditions, scored_mask_configs)
 from ..provenance import versions
 from ..runfolder import RunError, Timer, atomic_json, check_writable, read_json, read_predictions, save_samples
 from ..training.precision import cpu_model
@@ -54,7 +57,7 @@ class ScoreConfig:
     test_mask_fits: tuple[str, ...] = FITS
     mask_family: str = "template"
     mask_appearance: str = "random"
-    test_mask_families: tuple[str, ...] = FAMILIES
+    test_mask_families: tuple[str, ...] = C.TEST_ONLY
     test_data: tuple[tuple[str, str], ...] = ()
     workers: int = 0
     cache_dir: str | None = None
@@ -162,7 +165,7 @@ def guard(results: list[dict], names) -> list[str]:
         if a is not None and base is not None and a - base < GUARD_POINTS:
             warnings.append(f"warning: {name} scores {100 * a:.1f}% on clean FER2013 rows, within "
                             f"{100 * GUARD_POINTS:.0f} points of the majority class ({100 * base:.1f}%): check its "
-                            "card: the scale (0..255, 0..1, -1..1, imagenet), the channel order (rgb, bgr) and the "
+                            "card: the scale (0..255, 0..1, -1..1, imagenet, -128..127), the channel order (rgb, bgr) and the "
                             "label order are the usual causes")
     for w in warnings:
         print(w, flush=True)
@@ -195,8 +198,9 @@ def _settings(recorded: dict) -> dict:
 def earlier_results(out: Path, cfg: ScoreConfig, data_sha256: str, models: list[OutsideModel]) -> tuple[list[dict], bool]:
     """What an earlier `experiments.score` into `out` left that this one can keep: the majority baseline's and
     each model's results whose record (card, file, sha256) is unchanged, when the settings that make the rows
-    and masks are the same, and whether that is every result the folder holds (no model to drop). RunError
-    names the settings that differ, unless cfg.overwrite (then nothing is kept). ([], False) for a new folder."""
+    and masks are the same and every condition's masks were drawn by today's renderers (`mask_keys`), and whether
+    that is every result the folder holds (no model to drop). RunError names the settings that differ, unless
+    cfg.overwrite (then nothing is kept). ([], False) for a new folder."""
     config = read_json(out / "config.json") if (out / "config.json").is_file() else None
     metrics = read_json(out / "metrics.json") if (out / "metrics.json").is_file() else None
     if not config or not metrics or cfg.overwrite:
@@ -209,23 +213,65 @@ def earlier_results(out: Path, cfg: ScoreConfig, data_sha256: str, models: list[
         named = ", ".join(SETTING_OPTIONS.get(k, "--" + k.replace("_", "-")) for k in changed)
         raise RunError(f"--out {out}: scored earlier with other settings ({named}); give another --out, or "
                        "--overwrite to score it again")
+    stale = stale_masks(metrics.get("mask_keys"), mask_keys(cfg))
+    if stale:
+        print(f"score: {stale}; scoring every model again (results drawn by two renderer versions are never "
+              "paired)", flush=True)
+        return [], False
     recorded = config.get("outside_models", {})
     same = {m.name for m in models if json.loads(json.dumps(m.record())) == recorded.get(m.name)}
     kept = [r for r in metrics["results"] if r["train"] in same | {C.BASELINE}]
     return kept, len(kept) == len(metrics["results"])
 
 
-def _drop_predictions(out: Path, keep: set[str]) -> None:
-    """Prediction files of models no longer in the folder's command (and of ones about to be rescored)."""
-    for p in (out / "predictions").glob("*__*.csv"):
-        if p.name.split("__")[0] not in keep:
-            p.unlink()
+def mask_keys(cfg: ScoreConfig) -> dict[str, dict]:
+    """`pipeline.mask_record` of every masked condition a score folder of `cfg` holds."""
+    return mask_record(scored_mask_configs(cfg.mask_config, cfg.test_mask_types, cfg.test_mask_geometries,
+                                           cfg.test_mask_fits, cfg.held_out_config, [n for n, _ in cfg.test_data]))
 
 
-def score_run(cfg: ScoreConfig, command: str = "") -> Path:
-    """`python -m experiments.score`: write a run folder of outside models (no training); returns it.
-    Rescoring into its own folder keeps what is there (`earlier_results`) and scores only models that are new or
-    changed; with nothing to score it writes nothing."""
+def stale_masks(recorded: dict | None, now: dict[str, dict]) -> str | None:
+    """None when every condition of `now` was drawn as `recorded` says; else one line naming the first condition
+    whose masks another version of the code drew (or a folder made before mask keys were recorded)."""
+    if recorded is None:
+        return "its masks were drawn before their renderer versions were recorded"
+    for cond, key in now.items():
+        if cond in recorded and recorded[cond] != key:
+            fields = sorted(k for k in set(key) | set(recorded[cond]) if key.get(k) != recorded[cond].get(k))
+            return f"the masks of {cond} were drawn by another version (differs in: {', '.join(fields)})"
+    return None
+
+
+def _work_folder(out: Path, keep: set[str]) -> Path:
+    """A fresh folder beside `out` to build the new results in, holding the prediction files of the models kept
+    (hard links where the disk allows, else copies): `out` itself is never touched until `_swap`."""
+    work = out.with_name(f".{out.name}.scoring")
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "predictions").mkdir(parents=True)
+    for p in (out / "predictions").glob("*__*.csv") if out.is_dir() else ():
+        if p.name.split("__")[0] in keep:
+            try:
+                os.link(p, work / "predictions" / p.name)
+            except OSError:
+                shutil.copy2(p, work / "predictions" / p.name)
+    return work
+
+
+def _swap(work: Path, out: Path) -> None:
+    """Put the finished `work` folder in place of `out` (two renames; the old folder removed after)."""
+    old = out.with_name(f".{out.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
+    work.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def score_run(cfg: ScoreConfig, command: str = "") -> tuple[Path, bool]:
+    """`python -m experiments.score`: write a run folder of outside models (no training); returns (the folder,
+    whether anything was written). Rescoring into its own folder keeps what is there (`earlier_results`) and
+    scores only models that are new or changed; with nothing to score it writes nothing. The new folder is built
+    beside `out` and swapped in whole, so a failure leaves `out` as it was."""
     timer, out = Timer(), Path(cfg.out)
     refuse_foreign_folder(out)
     with timer.stage("models"):  # a bad card stops the command before --out is made
@@ -238,14 +284,25 @@ def score_run(cfg: ScoreConfig, command: str = "") -> Path:
         reused = {r["train"] for r in kept}
         todo = [m for m in models if m.name not in reused]
         if kept and whole and not todo:  # every model as it was, none to drop
-            print(f"score: {out} is up to date ({', '.join(m.name for m in models)})", flush=True)
-            return out
+            print(f"score: {out} is up to date ({', '.join(m.name for m in models)}); nothing written", flush=True)
+            return out, False
         if reused - {C.BASELINE}:
             print(f"score: keeping the results of {', '.join(sorted(reused - {C.BASELINE}))}; scoring "
                   f"{', '.join(m.name for m in todo) or 'none'}", flush=True)
-        check_writable(out)
-        _drop_predictions(out, reused)
+        check_writable(out.parent)
+        work = _work_folder(out, reused)
         test_sets = load_sets(cfg.test_data, cfg.mask_config, cfg.workers, cfg.cache_dir)
+    try:
+        _score_into(work, cfg, command, timer, fer, models, kept, reused, todo, test_sets)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    _swap(work, out)
+    return out, True
+
+
+def _score_into(out: Path, cfg: ScoreConfig, command: str, timer: Timer, fer: FERData, models: list, kept: list,
+                reused: set, todo: list, test_sets) -> None:
     test = fer.split("PrivateTest")
     if not len(test):
         raise RunError(f"--data {cfg.data}: no PrivateTest rows to score on")
@@ -270,10 +327,10 @@ def score_run(cfg: ScoreConfig, command: str = "") -> Path:
               "outside_models": {m.name: m.record() for m in models},
               "finished": datetime.now().isoformat(timespec="seconds"), "durations": timer.durations}
     metrics = metrics_record(timer, results, test, images, majority, test_sets, cfg.mask_config, cfg.held_out_config,
-                             (cfg.mask_config.geometry, cfg.test_mask_geometries), (cfg.mask_config.fit, cfg.test_mask_fits))
+                             (cfg.mask_config.geometry, drawn_geometries(cfg.mask_config, cfg.test_mask_geometries)),
+                             (cfg.mask_config.fit, cfg.test_mask_fits), mask_keys=mask_keys(cfg))
     atomic_json(out / "config.json", config)
     atomic_json(out / "metrics.json", metrics)
-    return out
 
 
 def add_models(run_dir: Path, specs, defaults: CardDefaults = CardDefaults(), workers: int = 0,
@@ -296,6 +353,15 @@ def add_models(run_dir: Path, specs, defaults: CardDefaults = CardDefaults(), wo
     probe_models(models, fer)
     test = fer.split("PrivateTest")
     mcfg = recorded_mask_config(cfg)
+    now = mask_record(scored_mask_configs(
+        mcfg, cfg.get("test_mask_types", MASK_TYPES), cfg.get("test_mask_geometries", []), cfg.get("test_mask_fits", []),
+        recorded_held_out_config(cfg), list(metrics.get("test_sets", {}))))
+    now = {c: k for c, k in now.items() if c in set(metrics.get("conditions", now)) or C.set_of(c)}
+    stale = stale_masks(metrics.get("mask_keys"), now)
+    if stale:
+        raise RunError(f"{run_dir}: {stale}: new models would be scored on other pixels than its own; rerun it into "
+                       "its folder first (python -m experiments.run with its settings and --out; its models are "
+                       "reused, every condition is scored again)")
     images, _ = private_conditions(test, mcfg, cfg.get("test_mask_types", MASK_TYPES),
                                    cfg.get("test_mask_geometries", []), workers, cache_dir or cfg.get("cache_dir"),
                                    cfg.get("test_mask_fits", []), recorded_held_out_config(cfg))

@@ -164,6 +164,9 @@ def write_summary(study: StudyConfig, walls: dict, command: str, seconds: float)
     content = {"command": command, "engine": study.engine, "seeds": list(study.seeds), "models": list(study.models),
                "variants": list(study.base.variants), "cpus_per_run": study.cpus_per_run,
                "driver_seconds": seconds, "runs": listing, "cells": summary.cells(runs),
-               "effects": summary.effects(runs)}
+               "effects": summary.effects(runs), "validation": summary.cells(runs, "validation"),
+               "ranking_rule": summary.RANKING_RULE}
+    content["ranking"] = summary.ranking(content["validation"])
+    content["roles"] = next((m["roles"] for m in runs.values() if m.get("roles")), None)
     atomic_json(Path(study.out) / "study.json", content)
     return content

@@ -28,21 +28,22 @@ def spread(per_seed: dict[int, float], level: float = 0.95) -> dict:
     return out
 
 
-def _value(metrics: dict, train: str, test: str, metric: str) -> float | None:
-    return next((r[metric] for r in metrics["results"] if r["train"] == train and r["test"] == test), None)
+def _value(metrics: dict, train: str, test: str, metric: str, table: str = "results") -> float | None:
+    return next((r[metric] for r in metrics.get(table) or [] if r["train"] == train and r["test"] == test), None)
 
 
-def cells(runs: dict[tuple[str, int], dict]) -> list[dict]:
-    """One entry per model x train variant x test condition found in every seed's metrics.json of that model:
-    {"model", "train", "test", "accuracy": spread(...), "macro_f1": spread(...)}. runs: {(model, seed): metrics}."""
+def cells(runs: dict[tuple[str, int], dict], table: str = "results") -> list[dict]:
+    """One entry per model x train variant x condition found in every seed's metrics.json of that model:
+    {"model", "train", "test", "accuracy": spread(...), "macro_f1": spread(...)}. runs: {(model, seed): metrics};
+    table: "results" (the test conditions, PrivateTest) or "validation" (PublicTest and the validation sets)."""
     out = []
     for model in dict.fromkeys(m for m, _ in runs):
         seeds = sorted(s for m, s in runs if m == model)
-        first = runs[(model, seeds[0])]["results"]
+        first = runs[(model, seeds[0])].get(table) or []
         for r in first:
             entry = {"model": model, "train": r["train"], "test": r["test"]}
             for metric in METRICS:
-                values = {s: _value(runs[(model, s)], r["train"], r["test"], metric) for s in seeds}
+                values = {s: _value(runs[(model, s)], r["train"], r["test"], metric, table) for s in seeds}
                 if any(v is None for v in values.values()):
                     break
                 entry[metric] = spread(values)
@@ -82,3 +83,36 @@ def effects(runs: dict[tuple[str, int], dict], metric: str = "accuracy") -> list
                 out.append({"model": model, "effect": name, "text": text, "a": list(a), "b": list(b),
                             "metric": metric, **spread(diffs)})
     return out
+
+
+# The rule a study ranks its recipes by, written before any figure is looked at, on the validation table alone:
+RANKING_RULE = ("Among the recipes whose mask-aware model is within 0.5 points of the best on clean PublicTest "
+                "faces (mean over seeds), the most mean accuracy over the validation families' masked conditions "
+                "(PublicTest and every --validation-data set). PrivateTest plays no part.")
+CLEAN_MARGIN = 0.005
+
+
+def ranking(validation_cells: list[dict], variants=(C.MASKED, C.MIXED)) -> list[dict]:
+    """The study's recipes (model x mask-aware variant) ranked by RANKING_RULE from `cells(runs, "validation")`:
+    [{"model", "train", "clean", "score", "conditions", "eligible", "rank"}], eligible ones first (rank 1 = the
+    choice), then the rest (rank None); means over seeds."""
+    entries = []
+    for model in dict.fromkeys(c["model"] for c in validation_cells):
+        for train in variants:
+            mine = [c for c in validation_cells if c["model"] == model and c["train"] == train]
+            clean = next((c["accuracy"]["mean"] for c in mine if c["test"] == C.CLEAN), None)
+            masked = [c for c in mine if C.validation_family_of(c["test"])]
+            if clean is None or not masked:
+                continue
+            entries.append({"model": model, "train": train, "clean": clean,
+                            "score": float(np.mean([c["accuracy"]["mean"] for c in masked])),
+                            "conditions": [c["test"] for c in masked]})
+    if not entries:
+        return []
+    best = max(e["clean"] for e in entries)
+    for e in entries:
+        e["eligible"] = e["clean"] >= best - CLEAN_MARGIN
+    entries.sort(key=lambda e: (not e["eligible"], -e["score"]))
+    for i, e in enumerate(entries):
+        e["rank"] = i + 1 if e["eligible"] else None
+    return entries
