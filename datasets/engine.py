@@ -150,15 +150,25 @@ def _ray_stream(fn, tasks: Iterator, engine: Engine, in_flight) -> Iterator[Done
 
 
 def map_chunks(fn: Callable, tasks: Iterable, rows: Callable[[object], int], engine: Engine | None = None,
-               desc: str = "", total: int | None = None) -> list:
+               desc: str = "", total: int | None = None, note: Callable[[list], str] | None = None) -> list:
     """[fn(task) for task in tasks], in order, computed by `stream` on `engine` (a lazy iterable is read only
     as its chunks are sent); `rows(result)` counts a result's rows for the progress bar (`total` rows in all
-    gives it the time left)."""
+    gives it the time left). note(results so far) -> a short text shown beside the bar (and, where stderr is no
+    terminal and the bar is hidden, printed with the row count each tenth of `total`)."""
     out = {}
+    done_rows, next_line = 0, (total or 0) / 10
     with progress(total, desc) as bar:
         for done in stream(fn, tasks, engine):
             out[done.index] = done.result
-            bar.update(rows(done.result))
+            n = rows(done.result)
+            done_rows += n
+            bar.update(n)
+            if note is not None:
+                text = note(list(out.values()))
+                bar.set_postfix_str(text, refresh=False)
+                if bar.disable and total and (done_rows >= next_line or done_rows == total):
+                    print(f"      {desc}: {done_rows}/{total} rows, {text}", flush=True)
+                    next_line = done_rows + total / 10
     return [out[i] for i in range(len(out))]
 
 

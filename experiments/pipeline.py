@@ -225,30 +225,42 @@ def private_conditions(test: FERData, mcfg: MaskConfig, test_mask_types, geometr
     return images, masked
 
 
+def masked_rows(cfg: RunConfig, fer: FERData) -> np.ndarray:
+    """(N,) bool: the rows a run masks. Every row when a variant trains on masks; else PublicTest and PrivateTest
+    alone (the validation and test conditions), so a clean-only run finds no landmark on a Training row."""
+    if any(C.uses_masks(v) for v in cfg.variants):
+        return np.ones(len(fer), bool)
+    return fer.usage != USAGES.index("Training")
+
+
 def make_masks(cfg: RunConfig, fer: FERData) -> Masks:
-    """Masks every row with the training mask types, and PrivateTest once per test mask type (reusing the
-    landmarks); all of it cached."""
+    """Masks the rows a run uses (`masked_rows`) with the training masks, and PrivateTest once per test
+    condition, PublicTest once per validation family (reusing the landmarks); all of it cached."""
     workers = cfg.workers or None
     mcfg = cfg.mask_config
     held = cfg.held_out_config
+    sel = masked_rows(cfg, fer)
+    part = fer if sel.all() else fer.take(sel)
     family = "both families" if cfg.train_mask_family == C.BOTH else f"{cfg.train_mask_family} family"
-    print(f"[2/5] masking {len(fer)} rows ({family}, {cfg.train_mask_appearance} appearance, "
-          f"types: {', '.join(cfg.train_mask_types)}; held out: {held.family if held else 'none'})", flush=True)
-    points, status = find_landmarks(fer, mcfg.landmarks, workers, cfg.cache_dir)
-    masked_set = mask_dataset(fer, mcfg, workers, cfg.cache_dir, landmarks=(points, status))
-    private = fer.usage == USAGES.index("PrivateTest")
-    per_condition = mask_conditions(fer.take(private), mcfg, cfg.test_mask_types, cfg.test_mask_geometries,
+    which = "" if part is fer else " (PublicTest and PrivateTest: no variant trains on masks, so no Training row)"
+    print(f"[2/5] masking {len(part)} of {len(fer)} rows{which} ({family}, {cfg.train_mask_appearance} appearance, "
+          f"types: {', '.join(cfg.train_mask_types)}; validated on: {', '.join(cfg.validation_configs) or 'none'}; "
+          f"held out for testing: {held.family if held else 'none'})", flush=True)
+    points, status = find_landmarks(part, mcfg.landmarks, workers, cfg.cache_dir)
+    masked_set = mask_dataset(part, mcfg, workers, cfg.cache_dir, landmarks=(points, status))
+    private = part.usage == USAGES.index("PrivateTest")
+    per_condition = mask_conditions(part.take(private), mcfg, cfg.test_mask_types, cfg.test_mask_geometries,
                                     cfg.workers, cfg.cache_dir, (points[private], status[private]), cfg.test_mask_fits,
                                     cfg.held_out_config)
     flat = None
     if C.FLAT in cfg.variants:  # the flat reference: every row, and PrivateTest worn each fit
-        flat = mask_dataset(fer, cfg.flat_config, workers, cfg.cache_dir, landmarks=(points, status))
+        flat = mask_dataset(part, cfg.flat_config, workers, cfg.cache_dir, landmarks=(points, status))
         per_condition[C.flat_condition()] = flat.images[private]
         per_condition.update({C.flat_condition(f): mask_dataset(
-            fer.take(private), replace(cfg.flat_config, fit=f), workers, cfg.cache_dir,
+            part.take(private), replace(cfg.flat_config, fit=f), workers, cfg.cache_dir,
             landmarks=(points[private], status[private])).images for f in cfg.test_mask_fits})
-    public = fer.usage == USAGES.index("PublicTest")
-    validation = {C.validation_condition(f): mask_dataset(fer.take(public), m, workers, cfg.cache_dir,
+    public = part.usage == USAGES.index("PublicTest")
+    validation = {C.validation_condition(f): mask_dataset(part.take(public), m, workers, cfg.cache_dir,
                                                           landmarks=(points[public], status[public])).images
                   for f, m in cfg.validation_configs.items()}
     return Masks(masked_set, per_condition, points, validation, flat)
@@ -274,11 +286,12 @@ def fit_means(results: list[dict], fits) -> dict:
 def mask_stage(cfg: RunConfig, fer: FERData, masks: Masks, out: Path) -> tuple[dict, dict[str, np.ndarray], FERData]:
     """Writes masking.json and samples.npz. Returns ({(pixels, usage): FERData}, {condition: PrivateTest
     images}, clean PrivateTest)."""
-    masked = masks.masked.as_fer(fer, mask_key(fer, cfg.mask_config))
-    atomic_json(out / "masking.json", masking_summary(fer, masks.masked))
+    part = fer if len(masks.masked.rows) == len(fer) else fer.take(np.isin(fer.rows, masks.masked.rows))
+    masked = masks.masked.as_fer(part, mask_key(part, cfg.mask_config))
+    atomic_json(out / "masking.json", masking_summary(part, masks.masked))
     twins = [(C.CLEAN, fer), (C.MASKED, masked)]
     if masks.flat is not None:
-        twins.append((C.FLAT, masks.flat.as_fer(fer, mask_key(fer, cfg.flat_config))))
+        twins.append((C.FLAT, masks.flat.as_fer(part, mask_key(part, cfg.flat_config))))
     split = {(v, u): d.split(u) for v, d in twins for u in USAGES}
     test = split[(C.CLEAN, "PrivateTest")]
     images = {C.CLEAN: test.images, C.MASKED: split[(C.MASKED, "PrivateTest")].images, **masks.per_condition}
@@ -421,9 +434,12 @@ def run(cfg: RunConfig, command: str = "", prepared: Prepared | None = None) -> 
         validation = validate_stage(cfg, models, split, masks, majority, validation_sets, out)
     with timer.stage("evaluate"):
         results = evaluate_stage(cfg, models, images, test, majority, test_sets, out)
-    with timer.stage("outline_probe"):
-        probe = probe_geometries(fer, masks.points, masks.masked.status, cfg.mask_config, C.GEOMETRIES,
-                                 Engine("local", cfg.workers))
+    with timer.stage("outline_probe"):  # it trains on Training rows' outlines: only where they were masked
+        probe = (probe_geometries(fer, masks.points, masks.masked.status, cfg.mask_config, C.GEOMETRIES,
+                                  Engine("local", cfg.workers)) if len(masks.points) == len(fer) else {})
+        if not probe:
+            print("      outline probe: left out (no variant trains on masks, so no Training row was masked)",
+                  flush=True)
     metrics = metrics_record(timer, results, test, images, majority, test_sets, cfg.mask_config, cfg.held_out_config,
                              (cfg.train_mask_geometry, drawn_geometries(cfg.mask_config, cfg.test_mask_geometries)),
                              (cfg.train_mask_fit, cfg.test_mask_fits),

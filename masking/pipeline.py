@@ -280,12 +280,21 @@ def find_landmarks(fer: FERData, config: LandmarkConfig = LandmarkConfig(), work
     if cached is not None and cached["points"].shape[0] == len(fer):
         return cached["points"], cached["status"]
     parts = map_chunks(_landmark_chunk, [(fer.images[s], config) for s in _chunks(len(fer))], _rows,
-                       _engine(workers, engine), "landmarks", total=len(fer))
+                       _engine(workers, engine), "landmarks", total=len(fer), note=status_shares)
     points = np.concatenate([p for p, _ in parts]) if parts else np.empty((0, 68, 2), np.float32)
     status = np.concatenate([s for _, s in parts]) if parts else np.empty(0, np.uint8)
     if use_cache:
         atomic_save_npz(path, points=points, status=status)
     return points, status
+
+
+def status_shares(parts: list) -> str:
+    """"detected 91.2%, fallback 3.0%, ..." of the landmark results found so far ((points, status) each)."""
+    status = np.concatenate([st for _, st in parts]) if parts else np.empty(0, np.uint8)
+    if not len(status):
+        return ""
+    counts = np.bincount(status, minlength=len(STATUSES))
+    return ", ".join(f"{s} {100 * c / len(status):.1f}%" for s, c in zip(STATUSES, counts) if c)
 
 
 def mask_key(fer: FERData, config: MaskConfig) -> str:

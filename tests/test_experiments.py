@@ -330,3 +330,24 @@ def test_learning_rate_warms_up_then_decays_to_zero():
     assert rates[0] == 0.0 and abs(rates[10] - 0.05) < 1e-6 and max(rates) <= 0.05 + 1e-6
     assert all(a <= b for a, b in zip(rates[:10], rates[1:11])) and all(a >= b for a, b in zip(rates[10:], rates[11:]))
     assert rates[40] < 1e-6
+
+
+def test_a_clean_only_run_masks_no_training_row(synth_csv, shared_cache, capsys):
+    """Mask only what a run uses: `experiments.run clean` masks PublicTest and PrivateTest (validation and test
+    conditions) and finds no landmark on a Training row; the log says how many rows it masks. A run that trains a
+    mask-aware variant masks every row, and the same rows' masks are the same pixels either way."""
+    fer = load_fer2013(synth_csv, cache_dir=shared_cache)
+    clean = run_mod.make_masks(RunConfig(variants=("clean",), profile="smoke", cache_dir=str(shared_cache),
+                                         workers=1), fer)
+    said = capsys.readouterr().out
+    train = fer.usage == USAGES.index("Training")
+    assert not np.isin(clean.masked.rows, fer.rows[train]).any() and len(clean.masked.rows) == (~train).sum()
+    assert f"masking {(~train).sum()} of {len(fer)} rows" in said and "no Training row" in said
+    both = run_mod.make_masks(RunConfig(variants=("clean", "masked"), profile="smoke", cache_dir=str(shared_cache),
+                                        workers=1), fer)
+    assert len(both.masked.rows) == len(fer) and f"masking {len(fer)} of {len(fer)} rows" in capsys.readouterr().out
+    keep = np.isin(both.masked.rows, clean.masked.rows)
+    assert np.array_equal(both.masked.images[keep], clean.masked.images)
+    assert set(clean.per_condition) == set(both.per_condition)
+    for cond, images in clean.per_condition.items():
+        assert np.array_equal(images, both.per_condition[cond]), cond

@@ -254,3 +254,20 @@ def test_a_flat_reference_trains_like_the_masked_model_and_is_scored_on_flat_mas
     assert done["transfer"]["method"] == "clean_init", "fine-tuned from the clean model, as the masked model is"
     masked = json.loads((out / "masked" / "done.json").read_text())["fingerprint"]
     assert masked["train_masks"]["occlusion"] == 0.5 and masked["transfer"]["epochs"] == done["transfer"]["epochs"]
+
+
+def test_the_outline_probe_reads_the_outline_of_the_family_it_reports(faces):
+    """The probe's alpha is the drawn mask's own: the surface family's sheet for a surface-trained run (not the
+    template's outline), the template's for a template run."""
+    from experiments.evaluation.outline import outline_alpha
+    from masking.placement import mask_alpha
+    (h, w), pts = faces[0]
+    pts = _in_fer_frame((h, w), pts)
+    for family, layers in (("surface", surface_layers), ("photo", photo_layers)):
+        cfg = MaskConfig(family=family, appearance="random")
+        rng = cfg.surface_rng(7) if family == "surface" else cfg.photo_rng(7)
+        want = layers(pts, cfg.spec_for(7).mask_type, rng, 48, 48, False, 0.12, None)[0]
+        assert np.allclose(outline_alpha(pts, 0, 7, cfg), want)
+    template = MaskConfig(appearance="random")
+    assert np.allclose(outline_alpha(pts, 0, 7, template), mask_alpha(pts, template.spec_for(7), 48, 48, 0.12))
+    assert not np.allclose(outline_alpha(pts, 0, 7, MaskConfig(family="surface")), outline_alpha(pts, 0, 7, template))

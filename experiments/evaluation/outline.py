@@ -19,17 +19,34 @@ from sklearn.metrics import recall_score
 from datasets import EMOTIONS, N_CLASSES, SIDE, USAGES, FERData
 from datasets.engine import Engine, map_chunks
 from masking import MaskConfig, mask_alpha
+from masking.photo import photo_layers
 from masking.pipeline import eye_clearance
+from masking.surface import surface_layers
 
 PROBE_SIDE = 12
+
+
+def outline_alpha(points: np.ndarray, status: int, row: int, config: MaskConfig) -> np.ndarray:
+    """(48, 48) float32 0..1: the alpha of the mask `config` draws on this row, by the family that draws it (the
+    template outline, the surface sheet or the photo polygon: the probe reads the outline of the family it
+    reports), with the row's eye clearance."""
+    spec = config.spec_for(row)
+    clearance = eye_clearance(status, SIDE, config.fit)
+    family = config.family_of(row)
+    if family == "surface":
+        return surface_layers(points, spec.mask_type, config.surface_rng(row), SIDE, SIDE, False, *clearance,
+                              fit=config.fit)[0]
+    if family == "photo":
+        return photo_layers(points, spec.mask_type, config.photo_rng(row), SIDE, SIDE, False, *clearance,
+                            fit=config.fit)[0]
+    return mask_alpha(points, spec, SIDE, SIDE, *clearance, geometry=config.geometry, fit=config.fit)
 
 
 def _outline_chunk(task) -> np.ndarray:
     points, status, rows, config, side = task
     out = np.empty((len(rows), side * side), np.uint8)
     for i in range(len(rows)):
-        alpha = mask_alpha(points[i], config.spec_for(rows[i]), SIDE, SIDE, *eye_clearance(status[i], SIDE, config.fit),
-                           geometry=config.geometry, fit=config.fit)
+        alpha = outline_alpha(points[i], status[i], rows[i], config)
         out[i] = (cv2.resize(alpha, (side, side), interpolation=cv2.INTER_AREA) > 0.5).reshape(-1)
     return out
 
@@ -64,9 +81,10 @@ def outline_probe(fer: FERData, features: np.ndarray, seed: int = 0) -> dict:
 
 def probe_geometries(fer: FERData, points: np.ndarray, status: np.ndarray, config: MaskConfig, geometries,
                      engine: Engine | None = None) -> dict:
-    """{geometry: outline_probe(...)} for the run's training masks drawn in each geometry."""
+    """{geometry: outline_probe(...)} for the run's training masks drawn in each geometry its family draws (the
+    surface and photo families, and "both", follow the landmarks only)."""
     out = {}
-    for g in geometries:
+    for g in (geometries if config.family == "template" else ("landmark",)):
         cfg = replace(config, geometry=g)
         out[g] = outline_probe(fer, outline_features(points, status, fer.rows, cfg, engine=engine))
         print(f"      outline probe, {g} masks: accuracy {out[g]['accuracy']:.4f} "
