@@ -13,9 +13,10 @@ driver listed and the worker cannot open raises `PhotoUnreachable` naming the fi
 from __future__ import annotations
 
 import io
+import re
 import socket
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator
@@ -35,6 +36,22 @@ def is_uri(location: str | Path) -> bool:
     return "://" in str(location)
 
 
+SECRET_QUERY = re.compile(r"(?i)((?:access|secret|session)_?(?:key|token)|password|token|sig|signature|credential\w*)"
+                          r"=([^&#]*)")
+
+
+def redact(location: str | Path) -> str:
+    """`location` fit to print: a URI's credentials (`s3://KEY:SECRET@bucket/...`, and query keys such as
+    `secret_key=`, `session_token=`, `sig=`) replaced by `***`; a local path as it is."""
+    text = str(location)
+    if not is_uri(text):
+        return text
+    scheme, _, rest = text.partition("://")
+    if "@" in rest.split("/", 1)[0]:
+        rest = "***@" + rest.split("@", 1)[1]
+    return SECRET_QUERY.sub(lambda m: f"{m.group(1)}=***", f"{scheme}://{rest}")
+
+
 @lru_cache(maxsize=8)
 def _filesystem(uri: str):
     """(pyarrow filesystem, path inside it) of a URI; one filesystem per store per process (cached by the URI
@@ -47,7 +64,19 @@ def _filesystem(uri: str):
     try:
         return fs.FileSystem.from_uri(uri)
     except (OSError, ValueError) as e:
-        raise DatasetError(f"{uri}: pyarrow cannot open this location ({e})") from None
+        raise DatasetError(f"{redact(uri)}: pyarrow cannot open this location ({redact_text(str(e), uri)})") from None
+
+
+def redact_text(text: str, uri: str) -> str:
+    """`text` (an error from a filesystem) with the secrets of `uri` replaced by `***` wherever they appear."""
+    secrets = set()
+    head = str(uri).partition("://")[2].split("/", 1)[0]
+    if "@" in head:
+        secrets.update(p for p in head.split("@", 1)[0].split(":") if p)
+    secrets.update(m.group(2) for m in SECRET_QUERY.finditer(str(uri)) if m.group(2))
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
 class PhotoFolder:
@@ -66,7 +95,7 @@ class PhotoFolder:
             self.fs, self.root = None, Path(location)
 
     def __str__(self) -> str:
-        return self.location
+        return redact(self.location)  # every message and record names the folder without its credentials
 
     def _infos(self, folder, recursive: bool):
         from pyarrow import fs
@@ -117,7 +146,8 @@ class PhotoFolder:
         process cannot read gets no bytes and is unreadable), or the folder's URI and the file's path."""
         for p in paths:
             name = str(PurePosixPath(*p.relative_to(self.root).parts))
-            yield PhotoRef(name, None, self.location, str(p)) if self.fs is not None else local_ref(p, name)
+            yield (PhotoRef(name, None, redact(self.location), str(p), self.fs) if self.fs is not None
+                   else local_ref(p, name))
 
 
 def local_ref(path: str | Path, name: str | None = None) -> "PhotoRef":
@@ -131,26 +161,29 @@ def local_ref(path: str | Path, name: str | None = None) -> "PhotoRef":
 @dataclass(frozen=True)
 class PhotoRef:
     """One photo on its way to a worker: `name` (its path inside the folder), and `data` (its bytes) or `uri`
-    (the folder's URI, host, port and query included) and `path` (the photo's path in that URI's filesystem;
-    None: the URI is the photo's own); neither: the driver could not read it (unreadable)."""
+    (the folder's URI, host, port and query included, its credentials redacted) and `path` (the photo's path in
+    that URI's filesystem; None: the URI is the photo's own), with `fs`, the driver's filesystem (pyarrow's own
+    object: credentials travel in its options, never in a printed path); neither: the driver could not read it
+    (unreadable)."""
 
     name: str
     data: bytes | None
     uri: str | None = None
     path: str | None = None
+    fs: object = field(default=None, repr=False, compare=False)
 
     def read(self) -> bytes | None:
         """The photo's bytes, on the worker. PhotoUnreachable when a URI cannot be opened here."""
         if self.uri is None:
             return self.data
         try:
-            fs, own = _filesystem(self.uri)
+            fs, own = (self.fs, None) if self.fs is not None else _filesystem(self.uri)
             with fs.open_input_file(self.path or own) as f:
                 return f.readall()
         except (OSError, DatasetError) as e:
-            where = f"{self.uri} ({self.name})" if self.path else self.uri
+            where = f"{redact(self.uri)} ({self.name})" if self.path else redact(self.uri)
             raise PhotoUnreachable(f"{where}: listed by the driver but node {node_name()} cannot read it "
-                                   f"({e}); every node must reach the URI") from None
+                                   f"({redact_text(str(e), self.uri)}); every node must reach the URI") from None
 
 
 def node_name() -> str:

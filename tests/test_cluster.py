@@ -147,6 +147,30 @@ def test_s3_photos_keep_their_endpoint_and_give_the_local_arrays(s3_photos, loca
     assert all((local / n).read_bytes() == (remote / n).read_bytes() for n in names)
 
 
+def test_credentials_in_a_uri_never_leave_the_driver_in_a_message(s3_photos, local_set, tmp_path, capsys):
+    """A URI with credentials (s3://KEY:SECRET@bucket/...): prepare works, and the secret is in no message, no log
+    line, no record of the prepared set and no photo reference a worker gets (those carry pyarrow's filesystem,
+    whose options hold the credentials, and the redacted URI); a failed read says s3://***@... ."""
+    from datasets.photos import PhotoFolder, PhotoRef, PhotoUnreachable, redact
+    from datasets.folders import list_emotion_folders
+    uri, _ = s3_photos
+    secret_uri = uri.replace("s3://", "s3://AKIAEXAMPLEKEY:Zq9TopSecretValue@")
+    assert redact(secret_uri).startswith("s3://***@faces/set?") and "Zq9" not in redact(secret_uri)
+    assert "Zq9" not in redact("s3://faces/x?secret_key=Zq9TopSecretValue&region=us-east-1")
+    src = PhotoFolder(secret_uri)
+    ref = next(src.refs(list_emotion_folders(src).files[:1]))
+    assert "Zq9" not in ref.uri and "AKIAEXAMPLE" not in ref.uri and "Zq9" not in repr(ref) and ref.read()
+    out = tmp_path / "prepared"
+    assert datasets_main(["prepare", secret_uri, "--out", str(out), "--workers", "2"]) == 0
+    said = capsys.readouterr()
+    assert "Zq9" not in said.out + said.err and _same_set(out, local_set)
+    assert all("Zq9" not in p.read_text(errors="ignore") for p in out.rglob("*") if p.suffix in (".json", ".csv"))
+    gone = PhotoRef("gone.png", None, redact(secret_uri), "faces/set/gone.png", src.fs)
+    with pytest.raises(PhotoUnreachable) as e:
+        gone.read()
+    assert "s3://***@faces/set" in str(e.value) and "Zq9" not in str(e.value)
+
+
 @pytest.mark.slow
 def test_s3_photos_on_ray_give_the_local_arrays(s3_photos, local_set, tmp_path, ray_session):
     uri, photos = s3_photos
