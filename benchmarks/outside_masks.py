@@ -26,6 +26,7 @@ import face_recognition_models
 import numpy as np
 import skimage.data
 
+SCRIPT_VERSION = 1  # in its --out cache key: bump it when the drawing below changes
 TYPES = ("surgical", "n95", "kn95", "cloth")
 UP = 4  # rows are upscaled to 192 px before detection and drawing
 
@@ -122,18 +123,28 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="save the generated masks (npz; never commit it)")
     ap.add_argument("--preview", type=Path, default=None, help="PNG: clean, maskfer's two families, this one")
     a = ap.parse_args(argv)
+    if not (a.run / "config.json").is_file():
+        ap.error(f"{a.run}: not a run folder (no config.json)")
     from datasets import load_fer2013  # only the data loader and the models' inference: nothing of the masks
     from experiments.model.inference import load_model, predict_proba
     cfg = json.loads((a.run / "config.json").read_text())
-    fer = load_fer2013(a.data or cfg["data"]).split("PrivateTest")
+    data = a.data or cfg["data"]
+    if not Path(data).is_file():
+        ap.error(f"--data {data}: no such file")
+    fer = load_fer2013(data).split("PrivateTest")
     cache = Path(a.out) if a.out else None
-    if cache and cache.exists():
-        z = np.load(cache)
+    # the cache holds this script's masks of these very rows: keyed by the data's hash, its PrivateTest rows and
+    # this script's version; another data file or version draws them again
+    key = np.array(f"{fer.source_hash}/{len(fer)}/{SCRIPT_VERSION}")
+    z = np.load(cache) if cache and cache.exists() else None
+    if z is not None and "key" in z and str(z["key"]) == str(key):
         keep, masks = z["keep"], {k: z[k] for k in TYPES}
     else:
+        if z is not None:
+            print(f"{cache}: made from other data or by another version of this script; drawing the masks again")
         keep, masks = generate(fer.images, fer.rows)
         if cache:
-            np.savez_compressed(cache, keep=keep, **masks)
+            np.savez_compressed(cache, keep=keep, key=key, **masks)
     print(f"faces found on {len(keep)} of {len(fer)} PrivateTest rows", flush=True)
     labels = fer.labels[keep]
     table = {}
@@ -145,7 +156,8 @@ def main(argv=None) -> int:
             row[f"outside:{kind}"] = float((predict_proba(model, masks[kind]).argmax(1) == labels).mean())
         row["maskfer:masked"] = _own(a.run, variant, "masked", fer.rows[keep], labels)
         row["maskfer:held-out"] = _own(a.run, variant, "masked:held-out", fer.rows[keep], labels)
-        row["gap_mean"] = float(np.mean([row[f"maskfer:{k}"] - row[f"outside:{k}"] for k in TYPES]))
+        gaps = [row[f"maskfer:{k}"] - row[f"outside:{k}"] for k in TYPES if row[f"maskfer:{k}"] is not None]
+        row["gap_mean"] = float(np.mean(gaps)) if len(gaps) == len(TYPES) else None  # a type the run did not score
         table[variant] = row
         print(variant, json.dumps({k: round(100 * v, 1) if v is not None else None for k, v in row.items()}), flush=True)
     if a.preview:

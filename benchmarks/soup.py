@@ -18,12 +18,15 @@ The result is a saved maskfer model: score it with `experiments.score` (a card w
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from experiments.config import recorded_held_out_config  # noqa: E402  (no TensorFlow)
 
 
 def soup(models: list, weights: list[float]) -> list[np.ndarray]:
@@ -74,20 +77,44 @@ def validate(model, runs: list[Path], data: str | None) -> dict:
     return out
 
 
+def _weights(text: str) -> list[float]:
+    try:
+        return [float(w) for w in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated numbers, e.g. 0.5,0.5") from None
+
+
+def _model(text: str) -> Path:
+    if not Path(text).is_file():
+        raise argparse.ArgumentTypeError(f"{text}: no such model file")
+    return Path(text)
+
+
+def _run(text: str) -> Path:
+    if not (Path(text) / "config.json").is_file():
+        raise argparse.ArgumentTypeError(f"{text}: not a run folder (no config.json)")
+    return Path(text)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", type=Path)
-    ap.add_argument("models", nargs="+", type=Path)
-    ap.add_argument("--weights", help="comma-separated, one per model, summing to 1 (default: equal)")
-    ap.add_argument("--bn-from", nargs="+", type=Path, default=[], help="run folders whose training masks give the "
+    ap.add_argument("models", nargs="+", type=_model)
+    ap.add_argument("--weights", type=_weights, help="comma-separated, one per model, summing to 1 (default: equal)")
+    ap.add_argument("--bn-from", nargs="+", type=_run, default=[], help="run folders whose training masks give the "
                     "BatchNorm statistics")
-    ap.add_argument("--validate", nargs="+", type=Path, default=[], help="run folders whose training and held-out "
+    ap.add_argument("--validate", nargs="+", type=_run, default=[], help="run folders whose training and held-out "
                     "masks to score the soup on, on PublicTest")
     ap.add_argument("--data", help="FER2013 (default: the first named run's)")
     a = ap.parse_args(argv)
-    weights = ([float(w) for w in a.weights.split(",")] if a.weights else [1 / len(a.models)] * len(a.models))
+    weights = a.weights or [1 / len(a.models)] * len(a.models)
     if len(weights) != len(a.models) or abs(sum(weights) - 1) > 1e-6:
-        ap.error(f"--weights: {len(a.models)} weights summing to 1, got {a.weights}")
+        ap.error(f"--weights: {len(a.models)} weights summing to 1, got {','.join(map(str, weights))}")
+    for run in a.validate:
+        cfg = json.loads((run / "config.json").read_text())["config"]
+        if recorded_held_out_config(cfg) is None:
+            ap.error(f"--validate {run}: that run holds no family out (trained on {cfg.get('train_mask_family')} "
+                     f"with test families {cfg.get('test_mask_families')}): nothing held out to validate on")
     from experiments.model.inference import load_model
     models = [load_model(p) for p in a.models]
     base = models[0]
