@@ -151,6 +151,10 @@ class RunConfig:
         for name, _ in self.validation_data:
             check(name not in dict(self.test_data), "validation_data",
                   f"{name}: also a --test-data name; a set that validates choices cannot test them")
+        finetuned = [v for v in self.variants if C.uses_masks(v)] and C.CLEAN in self.variants
+        check(self.transfer is None or self.transfer.seed is None or bool(finetuned and self.transfer.method != "scratch"),
+              "transfer.seed", "only a masked, mixed or flat model fine-tuned from the clean model uses it (the run "
+              "trains " + ("it from scratch" if finetuned else "no such model") + ")")
         if self.train is None:
             object.__setattr__(self, "train", PROFILES[self.profile])
         if self.transfer is None:

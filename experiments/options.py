@@ -10,7 +10,7 @@ from pathlib import Path
 
 from datasets.checks import ConfigError
 from datasets.cli import build_or_exit, folder, seed
-from masking import FAMILIES, FITS, MASK_TYPES
+from masking import FITS, MASK_TYPES
 
 from . import conditions as C
 from .outside.card import CHANNELS, LAYOUTS, OUTPUTS, SCALES, CardDefaults, emotion_name
@@ -55,30 +55,16 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    "the clean model keeps --seed, so one clean model can start several fine-tunings")
     p.add_argument("--distill-weight", type=float, help=f"alpha, 0..1 (default {TransferConfig.alpha})")
     p.add_argument("--distill-temperature", type=float, help=f"default {TransferConfig.temperature}")
-    p.add_argument("--train-mask-types", default=",".join(MASK_TYPES), help="comma-separated mask types for training")
-    p.add_argument("--test-mask-types", default=",".join(MASK_TYPES), help="comma-separated: one test condition each")
+    add_mask_arguments(p)
     p.add_argument("--train-mask-geometry", default="landmark", help="geometry of the training masks: landmark "
-                   "(the mask follows the jaw; default) or rigid (placed by the eyes and nose bridge)")
-    p.add_argument("--test-mask-geometry", default="rigid", help="comma-separated geometries: one more test "
-                   "condition each, masked:<geometry> (default rigid)")
+                   "(the mask follows the jaw; default) or rigid (placed by the eyes and nose bridge; template family)")
     p.add_argument("--train-mask-fit", default="nose", help="how the masked and mixed models' training masks are "
                    "worn: chin, mouth, nose (default) or high")
-    p.add_argument("--test-mask-fits", default=",".join(FITS), help="comma-separated fits: one more test condition "
-                   "each, masked@<fit> (default all four: chin,mouth,nose,high)")
-    p.add_argument("--train-mask-family", default="template", help="the family of the training masks: template "
-                   "(a drawn template warped onto the landmarks; default), surface (a shaded curved sheet) or both (each row "
-                   "one of the two at even odds); photo is for testing only")
-    p.add_argument("--train-mask-appearance", default="random", help="the training masks' look (template family): "
-                   "random (colour over the whole grey range, texture and edge drawn per row; default), fixed "
-                   "(each type's own colour) or mixed (each row one or the other)")
-    p.add_argument("--test-mask-families", default=",".join(C.TEST_ONLY), help="comma-separated families to test on "
-                   f"(PrivateTest); the first the training does not draw gives masked:held-out (default {','.join(C.TEST_ONLY)})")
     p.add_argument("--validation-mask-families", default="surface", help="comma-separated families to validate on "
                    "(PublicTest: metrics.json's validation table, where recipes are compared; default surface); never "
                    "a test family")
     p.add_argument("--train-occlusion", type=float, default=0.5, metavar="P", help="share of the mask-aware "
                    "models' training rows that get a random lower-face occluder each epoch (0..1; default 0.5; 0 = off)")
-    p.add_argument("--mask-seed", type=seed, default=0, help="the masks' seed (type, colour per row)")
     p.add_argument("--limit-rows", type=int, help="at most this many rows per split (smoke: 300)")
     p.add_argument("--workers", type=int, default=0, help="masking processes (default: one per core)")
     p.add_argument("--threads", type=int, default=0, help="TensorFlow's intra- and inter-op threads, recorded in "
@@ -94,6 +80,34 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-report", action="store_true", help="stop before report.html")
     p.add_argument("--verbose", action="store_true", help="Keras's own per-epoch output (TensorFlow's start-up "
                    "lines: set TF_CPP_MIN_LOG_LEVEL=0)")
+
+
+def add_mask_arguments(p: argparse.ArgumentParser, aliases: dict[str, str] | None = None) -> None:
+    """The mask options every experiments CLI that draws masks shares, declared once (run, study, score): the
+    masked condition's masks (--train-mask-types, --train-mask-family, --train-mask-appearance, --mask-seed: what a
+    run trains its mask-aware models on) and the test conditions (--test-mask-types, --test-mask-geometry,
+    --test-mask-fits, --test-mask-families). aliases: {old option: new option}, accepted but not shown in --help
+    (kept for one release)."""
+    p.add_argument("--train-mask-types", default=",".join(MASK_TYPES), help="comma-separated mask types of the "
+                   "masked condition (a run trains on them), one drawn per row (default: all)")
+    p.add_argument("--test-mask-types", default=",".join(MASK_TYPES), help="comma-separated: one test condition each")
+    p.add_argument("--test-mask-geometry", default="rigid", help="comma-separated geometries: one more test "
+                   "condition each, masked:<geometry> (default rigid; the template family's only)")
+    p.add_argument("--test-mask-fits", default=",".join(FITS), help="comma-separated fits: one more test condition "
+                   "each, masked@<fit> (default all four: chin,mouth,nose,high)")
+    p.add_argument("--train-mask-family", default="template", help="the masked condition's family (a run trains "
+                   "on it): template (a drawn template warped onto the landmarks; default), surface (a shaded curved "
+                   "sheet) or both (each row one of the two at even odds); photo is for testing only")
+    p.add_argument("--train-mask-appearance", default="random", help="the masked condition's look (template "
+                   "family): random (colour over the whole grey range, texture and edge drawn per row; default), "
+                   "fixed (each type's own colour), mixed (each row one or the other) or flat (the outline, one grey)")
+    p.add_argument("--test-mask-families", default=",".join(C.TEST_ONLY), help="comma-separated families to test on "
+                   f"(PrivateTest); the first the masked condition does not draw gives masked:held-out (default "
+                   f"{','.join(C.TEST_ONLY)})")
+    p.add_argument("--mask-seed", type=seed, default=0, help="the masks' seed (type, look per row)")
+    for old, new in (aliases or {}).items():
+        action = next(a for a in p._actions if new in a.option_strings)
+        p.add_argument(old, dest=action.dest, type=action.type, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
 def run_parser(description: str | None = None) -> argparse.ArgumentParser:

@@ -12,14 +12,19 @@ import os
 import sys
 from pathlib import Path
 
-from datasets.cli import InputError, build_or_exit, exit_code, folder, seed
-from masking import MASK_TYPES
+from datasets.cli import InputError, build_or_exit, exit_code, folder
 
-from . import conditions as C
 from .config import parse_test_data
-from .options import OPTIONS, add_card_arguments, card_defaults, comma_list
+from .options import OPTIONS, add_card_arguments, add_mask_arguments, card_defaults, comma_list
 from .outside.score import ScoreConfig, score_run
 from .reporting import report_run
+
+
+# The masked condition's options carry run's names (--train-mask-*, --mask-seed); score's old names still work.
+OLD_NAMES = {"--mask-types": "--train-mask-types", "--mask-family": "--train-mask-family",
+             "--mask-appearance": "--train-mask-appearance", "--seed": "--mask-seed"}
+SCORE_OPTIONS = {"mask_types": "--train-mask-types", "mask_family": "--train-mask-family",
+                 "mask_appearance": "--train-mask-appearance", "mask_seed": "--mask-seed"}
 
 
 def parse_args(argv: list[str] | None) -> ScoreConfig:
@@ -30,19 +35,7 @@ def parse_args(argv: list[str] | None) -> ScoreConfig:
     p.add_argument("--out", type=folder, required=True, help="the run folder to write")
     p.add_argument("--test-data", action="append", default=[], metavar="NAME=PATH",
                    help="another face dataset to test on, clean and masked (repeatable), as experiments.run's")
-    p.add_argument("--mask-types", default=",".join(MASK_TYPES), help="comma-separated: the masked condition's "
-                   "mask types, one drawn per row (default: all, as a run trains with)")
-    p.add_argument("--test-mask-types", default=",".join(MASK_TYPES), help="comma-separated: one condition each")
-    p.add_argument("--test-mask-geometry", default="rigid", help="comma-separated geometries: one condition each")
-    p.add_argument("--test-mask-fits", default="chin,mouth,nose,high", help="comma-separated fits: one condition "
-                   "each, masked@<fit> (default all four)")
-    p.add_argument("--mask-family", default="template", help="the masked condition's family: template (default, "
-                   "what a default run trains on), surface or photo")
-    p.add_argument("--mask-appearance", default="random", help="the masked condition's look (template family): "
-                   "random (default, as a default run trains with) or fixed")
-    p.add_argument("--test-mask-families", default=",".join(C.TEST_ONLY), help="comma-separated families; the first "
-                   f"other than --mask-family gives masked:held-out (default {','.join(C.TEST_ONLY)})")
-    p.add_argument("--seed", type=seed, default=0, help="the masks' seed")
+    add_mask_arguments(p, aliases=OLD_NAMES)
     p.add_argument("--workers", type=int, default=0, help="masking processes (default: one per core)")
     p.add_argument("--cache-dir", type=folder, help="parsed data, landmarks and masks (default: the user cache folder)")
     p.add_argument("--no-report", action="store_true", help="stop before report.html")
@@ -55,12 +48,13 @@ def parse_args(argv: list[str] | None) -> ScoreConfig:
         p.error(f"--data {data or ''}: no such file or folder (pass --data PATH or set FER2013_CSV)".replace(
             "--data : ", "--data: "))
     return build_or_exit(p, lambda: ScoreConfig(
-        cards=tuple(a.cards), data=data, out=a.out, defaults=card_defaults(a), mask_types=comma_list(a.mask_types),
-        mask_seed=a.seed, test_mask_types=comma_list(a.test_mask_types), test_mask_geometries=comma_list(a.test_mask_geometry),
-        test_mask_fits=comma_list(a.test_mask_fits), mask_family=a.mask_family, mask_appearance=a.mask_appearance,
+        cards=tuple(a.cards), data=data, out=a.out, defaults=card_defaults(a),
+        mask_types=comma_list(a.train_mask_types), mask_seed=a.mask_seed, test_mask_types=comma_list(a.test_mask_types),
+        test_mask_geometries=comma_list(a.test_mask_geometry), test_mask_fits=comma_list(a.test_mask_fits),
+        mask_family=a.train_mask_family, mask_appearance=a.train_mask_appearance,
         test_mask_families=comma_list(a.test_mask_families), test_data=parse_test_data(a.test_data), workers=a.workers, cache_dir=a.cache_dir, report=not a.no_report,
         overwrite=a.overwrite),
-        OPTIONS)
+        {**OPTIONS, **SCORE_OPTIONS})
 
 
 def main(argv: list[str] | None = None) -> int:

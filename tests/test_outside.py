@@ -280,8 +280,8 @@ def test_evaluate_adds_outside_models_to_a_finished_run(smoke_run, keras_files, 
 
 
 @pytest.mark.parametrize("option,value", [("--test-mask-fits", "chin,cap"), ("--test-mask-geometry", "flat"),
-                                          ("--test-mask-types", "scarf"), ("--mask-types", "scarf"),
-                                          ("--mask-family", "paper"), ("--mask-appearance", "shiny"),
+                                          ("--test-mask-types", "scarf"), ("--train-mask-types", "scarf"),
+                                          ("--train-mask-family", "paper"), ("--train-mask-appearance", "shiny"),
                                           ("--test-mask-families", "template,paper")])
 def test_a_bad_mask_option_of_score_is_named_as_typed(option, value, synth_csv, tmp_path, capsys):
     from experiments.score import main as score_main

@@ -188,7 +188,9 @@ def refuse_foreign_folder(out: Path) -> None:
 
 
 NOT_SETTINGS = ("cards", "defaults", "out", "workers", "cache_dir", "report", "overwrite")  # leave results as they are
-SETTING_OPTIONS = {"mask_seed": "--seed", "test_mask_geometries": "--test-mask-geometry"}
+SETTING_OPTIONS = {"mask_seed": "--mask-seed", "test_mask_geometries": "--test-mask-geometry",
+                   "mask_types": "--train-mask-types", "mask_family": "--train-mask-family",
+                   "mask_appearance": "--train-mask-appearance"}
 
 
 def _settings(recorded: dict) -> dict:
