@@ -6,7 +6,7 @@ shape). A point counts as covered where the masked row's pixels differ from the 
 `THRESHOLD` grey levels in its 3x3 neighbourhood (the renderer's own alpha is not used, so both families are read
 the same way; a mask whose grey happens to match the skin is undercounted, alike for both).
 
-    python benchmarks/bench_family_coverage.py [--data FER2013] [--rows 1000]
+    python benchmarks/bench_family_coverage.py [--data FER2013] [--rows 1000] [--looks photo/random,template/flat]
 
 prints, per family and fit, the share of rows whose reference points are covered: the lips' centre line (51, 57,
 62, 66, all four), the nose tip (30), the upper nose bridge (28), the nose base (33) and the eye centres (either;
@@ -63,7 +63,14 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default=os.environ.get("FER2013_CSV"))
     ap.add_argument("--rows", type=int, default=1000)
     ap.add_argument("--cache-dir", default=None)
+    ap.add_argument("--looks", default="template/fixed,template/random,surface/random,photo/random,template/flat",
+                    help="comma-separated FAMILY/APPEARANCE pairs to measure")
     a = ap.parse_args(argv)
+    looks = [tuple(x.split("/")) for x in a.looks.split(",")]
+    if not a.data or not Path(a.data).is_file():
+        ap.error(f"--data {a.data}: no such file (or set FER2013_CSV)")
+    if any(len(x) != 2 for x in looks):
+        ap.error(f"--looks {a.looks}: expected FAMILY/APPEARANCE pairs")
     from datasets import load_fer2013
     from masking import FITS, MaskConfig, mask_dataset
     test = load_fer2013(a.data, cache_dir=a.cache_dir).split("PrivateTest")
@@ -74,7 +81,7 @@ def main(argv=None) -> int:
     eyes = [list(range(36, 42)), list(range(42, 48))]
     print("| family | fit | " + " | ".join(POINTS) + " | an eye centre (3x3) | an eye centre (its pixel) |")
     print("|---|---|" + "---|" * (len(POINTS) + 2))
-    for family, appearance in (("template", "fixed"), ("template", "random"), ("surface", "random")):
+    for family, appearance in looks:
         for fit in FITS:
             masked = mask_dataset(test, MaskConfig(family=family, appearance=appearance, fit=fit),
                                   cache_dir=a.cache_dir).images[keep]

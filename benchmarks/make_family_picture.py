@@ -1,9 +1,9 @@
-"""The README's picture of the two mask families: `python benchmarks/make_family_picture.py docs/families.png`.
+"""The README's picture of the mask families: `python benchmarks/make_family_picture.py docs/families.png`.
 
 Faces scikit-image ships (the astronaut, a public-domain NASA photo, and LFW thumbnails upscaled 4x), grey like
 FER2013: per face the clean crop, the template family with its fixed look, the template family with the look drawn
-at random (the default training masks) and the surface family (held out), all worn over the nose. Nothing from
-FER2013 is drawn here."""
+at random (the default training masks), the surface family (validation), the photo family (test) and a flat mask
+(the reference of what the visible face can tell), all worn over the nose. Nothing from FER2013 is drawn here."""
 import sys
 
 import cv2
@@ -11,7 +11,9 @@ import numpy as np
 from skimage import data
 
 from masking import LandmarkFinder, MaskSpec, apply_mask
+from masking.photo import apply_photo
 from masking.pipeline import MaskConfig
+from masking.placement import apply_flat
 from masking.surface import apply_surface
 
 TYPES = ("surgical", "n95", "kn95", "cloth")
@@ -39,17 +41,18 @@ def main(out: str) -> None:
         look = random_look.spec_for(i)  # a drawn colour, texture and edge, on this face's type
         drawn, _ = apply_mask(img, points, MaskSpec(kind, "", look.texture, look.rgb, look.softness).resolved())
         surface, _, _ = apply_surface(img, points, kind, np.random.default_rng([3, i]))
+        photo, _, _ = apply_photo(img, points, kind, np.random.default_rng([5, i]))
+        flat, _ = apply_flat(img, points, MaskSpec(kind).resolved(), float(np.random.default_rng([7, i]).uniform(0, 255)))
         m = int(0.25 * w)
         box = (slice(max(0, y - m), y + h + m), slice(max(0, x - m), x + w + m))
         rows.append(np.hstack([cv2.resize(t[box], (120, 120), interpolation=cv2.INTER_AREA)
-                               for t in (img, fixed, drawn, surface)]))
+                               for t in (img, fixed, drawn, surface, photo, flat)]))
     grid = np.vstack(rows)
     header = np.full((22, grid.shape[1]), 255, np.uint8)
-    for j, label in enumerate(("clean", "template, fixed", "template, random", "surface (held out)")):
+    for j, label in enumerate(("clean", "template, fixed", "template, random", "surface (validate)",
+                               "photo (test)", "flat (reference)")):
         cv2.putText(header, label, (j * 120 + 4, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.4, 0, 1, cv2.LINE_AA)
-    pair = np.vstack([header, grid])
-    cut = 22 + 3 * 120
-    pic = np.hstack([pair[:cut], np.vstack([header, pair[cut:]])]) if len(rows) == 6 else pair
+    pic = np.vstack([header, grid])
     cv2.imwrite(out, pic, [cv2.IMWRITE_PNG_COMPRESSION, 9])
     print(out, pic.shape)
 

@@ -9,7 +9,7 @@ Per face:
    edge to below the chin; kn95 a hexagon pointed at the nose and under the chin; cloth a rounded outline whose top
    arcs over the nose. How it is worn moves the top edge (`high`: the top of the nose bridge, `nose`: its middle,
    `mouth`: between the nose's base and the upper lip, `chin`: below the lower lip). Filled at 4x, area-averaged
-   down, then blurred by a random edge width (no ramp, no supersampled ramp).
+   down, then blurred by a random edge width, at most a twentieth of the eyes' distance (no ramp).
 2. Material: a photograph scikit-image ships (brick, grass, gravel, the moon's surface, a printed page), cropped at a
    random place, scale and angle, its contrast and mean level drawn per row (black to white; a random hue on RGB
    photos).
@@ -27,7 +27,9 @@ import numpy as np
 from .placement import below_eyes, eye_frame, lower_face_hull
 
 MATERIALS = ("brick", "grass", "gravel", "moon", "page")
-PHOTO_VERSION = 1  # in the cache key of every photo-family mask (tests/test_versions.py pins this file's hash)
+# In the cache key of every photo-family mask (tests/test_versions.py pins this file's hash to it).
+# 2: a narrower edge blur (worn `mouth`, the mask no longer reaches the nose base on half the rows).
+PHOTO_VERSION = 2
 
 
 @lru_cache(maxsize=None)
@@ -47,7 +49,7 @@ def _top(q: np.ndarray, fit: str) -> float:
         return float((q[33, 1] + q[51, 1]) / 2)
     if fit == "chin":
         return float(q[48:68, 1].max() + 0.08)
-    return float((q[28, 1] + q[29, 1]) / 2)
+    return float((q[27, 1] + q[30, 1]) / 2 - 0.12)  # the nose bridge's middle, as the other families wear it
 
 
 def _jaw_at(q: np.ndarray, y: float, side: int) -> float:
@@ -100,8 +102,8 @@ def photo_layers(points: np.ndarray, mask_type: str, rng: np.random.Generator, w
     poly = outline(q, mask_type, fit, rng) @ cv2.invertAffineTransform(F)[:, :2].T + cv2.invertAffineTransform(F)[:, 2]
     big = np.zeros((h * k, w * k), np.uint8)
     cv2.fillPoly(big, [np.round((poly * k + (k - 1) / 2) * 8).astype(np.int32)], 255, cv2.LINE_AA, shift=3)
+    sigma = rng.uniform(0.01, 0.05) * iod
     alpha = cv2.resize(big.astype(np.float32) / 255, (w, h), interpolation=cv2.INTER_AREA) if k > 1 else big / 255.0
-    sigma = rng.uniform(0.02, 0.10) * iod
     if sigma > 0.3:
         alpha = cv2.GaussianBlur(alpha.astype(np.float32), (0, 0), sigma)
     alpha = np.clip(alpha, 0, 1).astype(np.float32) * below_eyes(points, w, h, margin, eye_floor)
