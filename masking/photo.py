@@ -24,11 +24,11 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from .placement import below_eyes, eye_frame, lower_face_hull
+from .placement import below_eyes, below_line, eye_frame, lower_face_hull
 
 MATERIALS = ("brick", "grass", "gravel", "moon", "page")
 # In the cache key of every photo-family mask (tests/test_versions.py pins this file's hash to it).
-# 2: a narrower edge blur (worn `mouth`, the mask no longer reaches the nose base on half the rows).
+# 2: a narrower edge blur and, worn `mouth` or `chin`, nothing above the fit's cut (it reached the nose base).
 PHOTO_VERSION = 2
 
 
@@ -107,6 +107,8 @@ def photo_layers(points: np.ndarray, mask_type: str, rng: np.random.Generator, w
     if sigma > 0.3:
         alpha = cv2.GaussianBlur(alpha.astype(np.float32), (0, 0), sigma)
     alpha = np.clip(alpha, 0, 1).astype(np.float32) * below_eyes(points, w, h, margin, eye_floor)
+    if fit in ("mouth", "chin"):  # the blur spreads upwards too: nothing above the fit's own cut (as every family)
+        alpha *= below_line(points, w, h, _top(q, fit))
 
     tex = material(MATERIALS[rng.integers(len(MATERIALS))])
     zoom = rng.uniform(0.1, 0.5) * max(w, h) / 48  # face pixels per photograph pixel

@@ -18,7 +18,7 @@ PINNED = {
     "clearance": (1, '094df39583940af6'),
     "occluder": (2, '4d9da21f4fc45c2a'),
     "surface": (2, '9243099948a6cf72'),
-    "photo": (2, 'a6bd7ea5ccace04b'),
+    "photo": (2, '012430bc8ac4ad50'),
 }
 
 
