@@ -16,6 +16,7 @@ from experiments.training.config import MODEL_NAMES
 from experiments.model.architectures import MODELS, build_model
 from experiments.model.inference import load_model, predict_proba
 from experiments.run import main as run_main
+from experiments.masks import make_masks
 from experiments.pipeline import run
 from experiments.run import parse_args
 from experiments.runfolder import read_predictions
@@ -337,13 +338,13 @@ def test_a_clean_only_run_masks_no_training_row(synth_csv, shared_cache, capsys)
     conditions) and finds no landmark on a Training row; the log says how many rows it masks. A run that trains a
     mask-aware variant masks every row, and the same rows' masks are the same pixels either way."""
     fer = load_fer2013(synth_csv, cache_dir=shared_cache)
-    clean = run_mod.make_masks(RunConfig(variants=("clean",), profile="smoke", cache_dir=str(shared_cache),
+    clean = make_masks(RunConfig(variants=("clean",), profile="smoke", cache_dir=str(shared_cache),
                                          workers=1), fer)
     said = capsys.readouterr().out
     train = fer.usage == USAGES.index("Training")
     assert not np.isin(clean.masked.rows, fer.rows[train]).any() and len(clean.masked.rows) == (~train).sum()
     assert f"masking {(~train).sum()} of {len(fer)} rows" in said and "no Training row" in said
-    both = run_mod.make_masks(RunConfig(variants=("clean", "masked"), profile="smoke", cache_dir=str(shared_cache),
+    both = make_masks(RunConfig(variants=("clean", "masked"), profile="smoke", cache_dir=str(shared_cache),
                                         workers=1), fer)
     assert len(both.masked.rows) == len(fer) and f"masking {len(fer)} of {len(fer)} rows" in capsys.readouterr().out
     keep = np.isin(both.masked.rows, clean.masked.rows)

@@ -28,8 +28,8 @@ from masking import APPEARANCES, FAMILIES, FITS, GEOMETRIES, MASK_TYPES, MaskCon
 from .. import conditions as C
 from ..config import check_test_data, held_out_config, mask_config, recorded_held_out_config, recorded_mask_config
 from ..evaluation.scoring import evaluate_everywhere, scorers
-from ..pipeline import (drawn_geometries, fit_means, load_rows, load_sets, mask_record, masking_summary, metrics_record,
-                        private_conditions, scored_mask_configs)
+from ..masks import drawn_geometries, mask_record, masking_summary, private_conditions, scored_mask_configs
+from ..pipeline import fit_means, load_rows, load_sets, metrics_record
 from ..provenance import versions
 from ..runfolder import RunError, Timer, atomic_json, check_writable, read_json, read_predictions, save_samples
 from ..training.precision import cpu_model
