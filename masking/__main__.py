@@ -19,19 +19,20 @@ from datasets import EMOTIONS, IMAGE_SUFFIXES, USAGES, load_dataset, write_fer_c
 
 from .landmarks import STATUSES
 from .photos import CHUNK_PHOTOS, mask_photo_chunk
-from .pipeline import MaskConfig, mask_dataset
+from .pipeline import DRAWN, FAMILIES, MaskConfig, mask_dataset
 from .placement import GEOMETRIES
 from .templates import COLORS, MASK_TYPES, TEXTURES
 
 # The options that set MaskConfig's fields, where the name is not the field's (`datasets.cli.option_name`).
 OPTIONS = {"mask_types": "--mask-type", "colors": "--color", "textures": "--texture", "geometry": "--mask-geometry",
-           "fit": "--mask-fit"}
+           "fit": "--mask-fit", "family": "--mask-family", "appearance": "--mask-appearance"}
 
 
 def _config(args) -> MaskConfig:
     types = MASK_TYPES if args.mask_type == "random" else (args.mask_type,)
     return MaskConfig(mask_types=types, colors=tuple(args.color or ()), textures=tuple(args.texture or ()),
-                      seed=args.seed, geometry=args.mask_geometry, fit=args.mask_fit)
+                      seed=args.seed, geometry=args.mask_geometry, fit=args.mask_fit, family=args.mask_family,
+                      appearance=args.mask_appearance)
 
 
 def _atomic_png(path: Path, image_bgr: np.ndarray) -> None:
@@ -71,12 +72,14 @@ def cmd_csv(args) -> int:
     meta = out.with_name(out.name.removesuffix(".gz").removesuffix(".csv") + ".meta.csv")
     with atomic_path(meta) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(["row", "emotion", "usage", "status", "mask_type", "color", "texture", "coverage"])
+        w.writerow(["row", "emotion", "usage", "status", "mask_type", "color", "texture", "coverage", "family",
+                    "shade"])
         colors = list(COLORS)
         for i in range(len(fer)):
+            color = "drawn" if masked.color[i] == DRAWN else colors[masked.color[i]]  # a look drawn per row
             w.writerow([int(fer.rows[i]), EMOTIONS[fer.labels[i]], USAGES[fer.usage[i]], STATUSES[masked.status[i]],
-                        MASK_TYPES[masked.mask_type[i]], colors[masked.color[i]], TEXTURES[masked.texture[i]],
-                        f"{masked.coverage[i]:.3f}"])
+                        MASK_TYPES[masked.mask_type[i]], color, TEXTURES[masked.texture[i]],
+                        f"{masked.coverage[i]:.3f}", FAMILIES[masked.family[i]], int(masked.shade[i])])
     print(f"masked {len(fer)} rows in {secs:.1f} s ({len(fer) / max(secs, 1e-9):.0f} rows/s) -> {out}, {meta}")
     print(f"{'':<10}" + "".join(f"{s:>11}" for s in STATUSES) + f"{'total':>11}")
     for k, e in enumerate(EMOTIONS):
@@ -145,6 +148,12 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--mask-fit", default="nose", help="how the mask is worn: chin (pulled down, mouth "
                        "visible), mouth (under the nose), nose (over the nose; default) or high (up to the eyes' "
                        "clearance)")
+        p.add_argument("--mask-family", default="template", help="which renderer draws the masks: template (default), "
+                       "surface, photo (the test family) or both (template or surface per row), as experiments.run's "
+                       "--train-mask-family and --test-mask-families")
+        p.add_argument("--mask-appearance", default="fixed", help="the template family's look: fixed (each type's "
+                       "colour; default), random (drawn per row, as a default run trains), mixed or flat (the "
+                       "outline filled with one grey: the flat reference's masks)")
         p.add_argument("--workers", type=int, default=0, help="local engine: processes (default: one per core)")
         p.add_argument("--engine", choices=ENGINES, default="local", help="local processes (default) or Ray tasks")
         p.add_argument("--address", help="ray engine: a running cluster's address (default: Ray on this machine)")

@@ -8,10 +8,11 @@ import cv2
 
 from datasets.photos import load_rgb
 
-from .pipeline import landmark_finder
-from .placement import apply_mask
+from .landmarks import STATUSES
+from .pipeline import draw_mask, landmark_finder
 
 CHUNK_PHOTOS = 16  # photos per task
+DETECTED = STATUSES.index("detected")
 
 
 def mask_photo_chunk(task) -> list[tuple[str, bytes | None, str]]:
@@ -29,7 +30,7 @@ def mask_photo_chunk(task) -> list[tuple[str, bytes | None, str]]:
         faces = finder.photo_landmarks(rgb)
         masked = rgb
         for j, (points, _) in enumerate(faces):
-            masked, _ = apply_mask(masked, points, cfg.spec_for(k * 1000 + j), geometry=cfg.geometry, fit=cfg.fit)
+            masked = draw_mask(masked, points, DETECTED, k * 1000 + j, cfg)[0]  # dlib found it: detected
         ok, buf = cv2.imencode(Path(ref.name).suffix or ".png", cv2.cvtColor(masked, cv2.COLOR_RGB2BGR))
         out.append((ref.name, buf.tobytes() if faces and ok else None, f"masked {len(faces)}" if faces else "no face"))
     return out

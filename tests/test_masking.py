@@ -299,3 +299,34 @@ def test_workers_0_means_one_per_core_on_masking_too(synth_csv, tmp_path, capsys
                          "--cache-dir", str(tmp_path / "c")]) == 0
     assert "masked 210 rows" in capsys.readouterr().out
     assert sizes and set(sizes) == {2}, "one process per core"
+
+
+def test_the_masking_cli_draws_every_condition_a_run_draws(synth_csv, smoke_run, tmp_path, capsys):
+    """`masking csv` with a run's family, look and seed writes exactly the pixels of that run's conditions: the
+    photo family (the smoke run's held-out test masks, in its samples.npz) and the surface family (its validation
+    family), each row recorded with its family and drawn look in OUT.meta.csv."""
+    import json
+    from datasets import load_fer2013
+    samples = np.load(smoke_run / "samples.npz")
+    cfg = json.loads((smoke_run / "config.json").read_text())["config"]
+    out = {}
+    for family in ("photo", "surface"):
+        path = tmp_path / f"{family}.csv"
+        assert masking_main(["csv", str(synth_csv), str(path), "--mask-family", family, "--mask-appearance", "random",
+                             "--seed", str(cfg["mask_seed"]), "--workers", "1", "--no-cache"]) == 0
+        out[family] = load_fer2013(path)
+        with open(path.with_name(f"{family}.meta.csv")) as f:
+            meta = list(csv.DictReader(f))
+        assert {m["family"] for m in meta} == {family} and {m["color"] for m in meta} == {"drawn"}
+    photo = out["photo"]
+    pos = {int(r): i for i, r in enumerate(photo.rows)}
+    assert np.array_equal(photo.images[[pos[int(r)] for r in samples["rows"]]], samples["held_out"]), \
+        "the run's held-out (photo) faces, pixel for pixel"
+    surface = mask_dataset(load_fer2013(synth_csv), MaskConfig(family="surface", appearance="random"), workers=1,
+                           use_cache=False)
+    assert np.array_equal(out["surface"].images, surface.images)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        masking_main(["csv", str(synth_csv), str(tmp_path / "x.csv"), "--mask-family", "surface",
+                      "--mask-geometry", "rigid"])
+    assert e.value.code == 2 and "--mask-geometry" in capsys.readouterr().err.splitlines()[-1]
