@@ -8,9 +8,8 @@ import numpy as np
 
 from experiments import conditions as C
 
-from .figures import plt, to_uri
-from .robustness import paired_cost
-from .stats import mcnemar_exact
+from .figures import cell_line, fits_figure
+from .stats import compare
 
 _HOW = {"scratch": "trained from scratch", "clean_init": "started from the clean model's weights",
         "distill": "started from the clean model's weights and distilled from its predictions on the clean twins"}
@@ -30,14 +29,11 @@ def _correct(preds: dict, model: str, condition: str):
 
 
 def paired(preds: dict, a: tuple[str, str], b: tuple[str, str]) -> dict | None:
-    """Accuracy of a minus accuracy of b on the same rows, with its 95% paired bootstrap interval and the exact
-    McNemar p; None where either is missing or the rows differ."""
-    pa, pb = _correct(preds, *a), _correct(preds, *b)
-    if pa is None or pb is None or not np.array_equal(pa[0], pb[0]):
-        return None
-    diff, low, high = paired_cost(pa[1], pb[1])
-    return {"diff": diff, "low": low, "high": high, "p": mcnemar_exact(pa[1], pb[1])["p_value"],
-            "a": float(pa[1].mean()), "b": float(pb[1].mean())}
+    """Accuracy of a minus accuracy of b on the same rows (`stats.compare`): {"diff", "low", "high", "p", "a",
+    "b"}; None where either is missing or the rows differ."""
+    c = compare(preds, a, b)
+    return None if c is None else {"diff": c["diff"], "low": c["low"], "high": c["high"], "p": c["p_value"],
+                                   "a": c["acc_a"], "b": c["acc_b"]}
 
 
 def _pts(d: dict) -> str:
@@ -114,32 +110,19 @@ def sentences(kind_: str, preds: dict, models: list[str], config: dict, family: 
 
 def figure(cells: dict, models: list[str], colours: dict) -> str | None:
     """Accuracy (95% bootstrap intervals) from clean faces through the fits, one line per model; the held-out
-    family's masks dashed, with open markers. Without fits: clean, masked and held-out as the axis."""
+    family's masks dashed, with open markers (`figures.fits_figure`). Without fits: clean, masked and held-out as
+    the axis."""
     fits = [f for f in C.FITS if any((m, C.fit_condition(f)) in cells for m in models)]
     axis = ([("clean", C.CLEAN, C.CLEAN)] + [(f, C.fit_condition(f), C.held_out_condition(f)) for f in fits]
             if fits else [("clean", C.CLEAN, C.CLEAN), ("masked", C.MASKED, C.HELD_OUT)])
     shown = [m for m in models if all((m, s) in cells for _, s, _ in axis)]
     if not shown:
         return None
-    fig, ax = plt.subplots(figsize=(8.6, 3.5))
-    x = np.arange(len(axis))
+    lines = []
     for m in shown:
-        for which, style, marker, face in ((1, "-", "o", colours[m]), (2, "--", "o", "white")):
-            conds = [t[which] for t in axis]
-            if which == 2 and not all((m, s) in cells for s in conds[1:]):
-                continue
-            v = np.array([cells[(m, s)]["accuracy"] for s in conds]) * 100
-            lo = np.array([cells[(m, s)]["ci_acc"][0] if cells[(m, s)]["ci_acc"][0] is not None else np.nan
-                           for s in conds]) * 100
-            hi = np.array([cells[(m, s)]["ci_acc"][1] if cells[(m, s)]["ci_acc"][1] is not None else np.nan
-                           for s in conds]) * 100
-            label = m if which == 1 else f"{m}, held-out family"
-            ax.errorbar(x + (0.06 if which == 2 else 0), v, yerr=[v - lo, hi - v], color=colours[m], ls=style,
-                        marker=marker, mfc=face, capsize=3, label=label)
-    ax.set_xticks(x, [t[0] for t in axis])
-    ax.set_xlabel("how the mask is worn (low to high)" if fits else "test faces")
-    ax.set_ylabel("accuracy, % (95% CI)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7.5, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
-    fig.tight_layout()
-    return to_uri(fig)
+        lines.append(cell_line(cells, m, [t[1] for t in axis], False))
+        held = [t[2] for t in axis]
+        if all((m, s) in cells for s in held):
+            lines.append(cell_line(cells, m, held, True))
+    return fits_figure([t[0] for t in axis], lines, "how the mask is worn (low to high)" if fits else "test faces",
+                       "accuracy, % (95% CI)", colours)

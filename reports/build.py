@@ -19,7 +19,7 @@ from experiments.runfolder import (HISTORY, load_occlusion, load_samples, predic
 
 from . import answer, crossdata, figures, fits, robustness, visible
 from .references import REFERENCES
-from .stats import bootstrap_ci, mcnemar_exact
+from .stats import bootstrap_ci, compare
 
 # (id, title, what adds it to a folder that lacks it), in the order a reader asks.
 SECTIONS = (
@@ -111,11 +111,10 @@ def _paired_tests(preds: dict, models: list[str]) -> list[dict]:
     pairs.append(((masked, masked), (mixed, masked), "masked vs mixed model, on masked test"))
     out = []
     for a, b, label in pairs:
-        pa, pb = preds.get(a), preds.get(b)
-        if a[0] not in models or b[0] not in models or pa is None or pb is None or not np.array_equal(pa[0], pb[0]):
-            continue
-        res = mcnemar_exact(pa[1] == pa[2], pb[1] == pb[2])
-        out.append({"label": label, "a": f"{a[0]} model on {a[1]} test", "b": f"{b[0]} model on {b[1]} test", **res})
+        res = compare(preds, a, b, interval=False) if a[0] in models and b[0] in models else None
+        if res is not None:
+            out.append({"label": label, "a": f"{a[0]} model on {a[1]} test", "b": f"{b[0]} model on {b[1]} test",
+                        **res})
     return out
 
 

@@ -140,3 +140,40 @@ def saliency_grid(maps: dict[str, np.ndarray], faces: dict[str, np.ndarray]) -> 
         axes[r, 0].set_ylabel(title, fontsize=7)
     fig.tight_layout()
     return to_uri(fig)
+
+
+def fits_lines(ax, labels: list[str], lines: list[dict], colours: dict[str, str]) -> None:
+    """The one fits plot every report draws (run and study): accuracy (or another metric) from clean faces through
+    the fits, colour by model, line style by family: the training family solid, the held-out family dashed with
+    open markers. lines: [{"model", "held_out": bool, "values", "low", "high"}] (percent; NaN: no interval)."""
+    x = np.arange(len(labels))
+    for line in lines:
+        v, lo, hi = (np.asarray(line[k], np.float64) for k in ("values", "low", "high"))
+        colour = colours[line["model"]]
+        ax.errorbar(x + (0.06 if line["held_out"] else 0), v, yerr=[v - lo, hi - v], color=colour,
+                    ls="--" if line["held_out"] else "-", marker="o", mfc="white" if line["held_out"] else colour,
+                    capsize=3, label=line["model"] + (", held-out family" if line["held_out"] else ""))
+    ax.set_xticks(x, labels)
+    ax.grid(alpha=0.3)
+
+
+def fits_figure(labels: list[str], lines: list[dict], xlabel: str, ylabel: str,
+                colours: dict[str, str] | None = None) -> str:
+    """`fits_lines` on one axis with its legend beside it, as a data URI (colours: the report's, by model)."""
+    fig, ax = plt.subplots(figsize=(8.6, 3.5))
+    fits_lines(ax, labels, lines, colours or model_colours(dict.fromkeys(line["model"] for line in lines)))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7.5, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    fig.tight_layout()
+    return to_uri(fig)
+
+
+def cell_line(cells: dict, model: str, conds: list[str], held_out: bool, metric: str = "accuracy",
+              ci: str = "ci_acc", name: str | None = None) -> dict:
+    """A `fits_lines` line from a run report's cells ({(model, condition): result with 95% bootstrap intervals})."""
+    def pct(c, i):
+        return np.nan if c[ci][i] is None else 100 * c[ci][i]
+    got = [cells[(model, s)] for s in conds]
+    return {"model": name or model, "held_out": held_out, "values": [100 * c[metric] for c in got],
+            "low": [pct(c, 0) for c in got], "high": [pct(c, 1) for c in got]}

@@ -8,7 +8,7 @@ import numpy as np
 from datasets import EMOTIONS
 from experiments import conditions as C
 
-from .figures import model_colours, mosaic, plt, to_uri
+from .figures import cell_line, fits_lines, model_colours, mosaic, plt, to_uri
 
 
 def axis(cells: dict) -> list[tuple[str, str]]:
@@ -38,17 +38,16 @@ def section(cells: dict, models: list[str], metrics: dict, samples: dict | None)
     colours = model_colours(models)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, metric, ci in ((axes[0], "accuracy", "ci_acc"), (axes[1], "macro_f1", "ci_f1")):
+        lines = []
         for m in models:
-            v = np.array([cells[(m, s)][metric] for _, s in points]) * 100
-            lo = np.array([cells[(m, s)][ci][0] if cells[(m, s)][ci][0] is not None else np.nan for _, s in points]) * 100
-            hi = np.array([cells[(m, s)][ci][1] if cells[(m, s)][ci][1] is not None else np.nan for _, s in points]) * 100
-            ax.errorbar(range(len(points)), v, yerr=[v - lo, hi - v], marker="o", capsize=3, label=m,
-                        color=colours[m])
-        ax.set_xticks(range(len(points)), labels)
+            lines.append(cell_line(cells, m, [s for _, s in points], False, metric, ci))
+            held = [s if s == C.CLEAN else C.held_out_condition(label) for label, s in points]
+            if all((m, s) in cells for s in held):
+                lines.append(cell_line(cells, m, held, True, metric, ci))
+        fits_lines(ax, labels, lines, colours)
         ax.set_ylabel(f"{metric.replace('_', '-')} (%)")
         ax.set_xlabel("how the mask is worn (low to high)")
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+    axes[0].legend(fontsize=7)
     curve = to_uri(fig)
     fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 3.4), squeeze=False)
     for ax, m in zip(axes[0], models):

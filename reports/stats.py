@@ -56,3 +56,32 @@ def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> dict:
     c = int((~a & b_).sum())
     p = 1.0 if b + c == 0 else float(stats.binomtest(b, b + c, 0.5).pvalue)
     return {"a_only": b, "b_only": c, "p_value": p, "acc_a": float(a.mean()), "acc_b": float(b_.mean())}
+
+
+def paired_cost(correct_a: np.ndarray, correct_b: np.ndarray, n_resamples: int = 1000,
+                seed: int = 0) -> tuple[float, float, float]:
+    """Accuracy of A minus accuracy of B on the same rows, with its 95% percentile bootstrap interval (rows
+    resampled, the pair kept together). (N,) bool arrays -> (difference, low, high)."""
+    a, b = np.asarray(correct_a, float), np.asarray(correct_b, float)
+    cost = float(a.mean() - b.mean())
+    if len(a) < 2:
+        return cost, cost, cost
+    res = stats.bootstrap((a, b), lambda x, y, axis=-1: x.mean(axis) - y.mean(axis), paired=True,
+                          vectorized=True, n_resamples=n_resamples, method="percentile",
+                          random_state=np.random.default_rng(seed))
+    return cost, float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def compare(preds: dict, a: tuple[str, str], b: tuple[str, str], interval: bool = True) -> dict | None:
+    """The one paired comparison every report makes: model-on-condition `a` against `b` ({(train, test): (rows,
+    true, pred, proba)}), on the same rows or not at all (None where either is missing or the rows differ).
+    Returns mcnemar_exact's fields ("a_only", "b_only", "p_value", "acc_a", "acc_b") and the difference of
+    accuracies a - b ("diff") with its 95% paired bootstrap interval ("low", "high"; with interval=False the
+    difference only), and "rows"."""
+    pa, pb = preds.get(a), preds.get(b)
+    if pa is None or pb is None or not np.array_equal(pa[0], pb[0]):
+        return None
+    ca, cb = pa[1] == pa[2], pb[1] == pb[2]
+    out = mcnemar_exact(ca, cb)
+    diff, low, high = paired_cost(ca, cb) if interval else (out["acc_a"] - out["acc_b"], None, None)
+    return {**out, "diff": diff, "low": low, "high": high, "rows": int(len(pa[0]))}

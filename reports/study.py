@@ -11,7 +11,8 @@ from experiments.runfolder import read_json
 
 from experiments import conditions as C
 
-from .figures import model_colours, plt, to_uri
+from . import figures
+from .figures import plt, to_uri
 
 
 def _pm(s: dict, scale: float = 100.0) -> str:
@@ -54,33 +55,25 @@ def headline(study: dict) -> list[str]:
 
 def fits_figure(study: dict) -> str | None:
     """Mean accuracy over seeds (95% t interval) from clean faces through the fits, one line per model and
-    variant; the held-out family dashed. None when the runs scored no fits."""
+    variant (each its own colour: two architectures never share one), the held-out family dashed
+    (`figures.fits_figure`, as the run reports draw it). None when the runs scored no fits."""
     cells = {(c["model"], c["train"], c["test"]): c["accuracy"] for c in study["cells"]}
     fits = [f for f in C.FITS if any(k[2] == C.fit_condition(f) for k in cells)]
     if not fits:
         return None
-    lines = list(dict.fromkeys((m, t) for m, t, _ in cells if t != C.BASELINE))
-    colours = model_colours([t for _, t in lines])
-    fig, ax = plt.subplots(figsize=(8.6, 3.5))
-    for (m, t) in lines:
-        for conds, style, face in (([C.fit_condition(f) for f in fits], "-", None),
-                                   ([C.held_out_condition(f) for f in fits], "--", "white")):
+    lines = []
+    for (m, t) in dict.fromkeys((m, t) for m, t, _ in cells if t != C.BASELINE):
+        for conds, held in (([C.fit_condition(f) for f in fits], False), ([C.held_out_condition(f) for f in fits], True)):
             keys = [(m, t, C.CLEAN)] + [(m, t, s) for s in conds]
             if not all(k in cells for k in keys):
                 continue
             mean = np.array([cells[k]["mean"] for k in keys]) * 100
             half = np.array([0.0 if cells[k]["ci95"] is None else cells[k]["mean"] - cells[k]["ci95"][0]
                              for k in keys]) * 100
-            label = f"{m} {t}" + (", held-out family" if face else "")
-            ax.errorbar(np.arange(len(keys)) + (0.06 if face else 0), mean, yerr=half, ls=style, marker="o",
-                        mfc=face or colours[t], color=colours[t], capsize=3, label=label)
-    ax.set_xticks(range(len(fits) + 1), ["clean"] + fits)
-    ax.set_xlabel("how the mask is worn (low to high)")
-    ax.set_ylabel("accuracy, % (mean, 95% CI)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7.5, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
-    fig.tight_layout()
-    return to_uri(fig)
+            lines.append({"model": f"{m} {t}", "held_out": held, "values": mean, "low": mean - half,
+                          "high": mean + half})
+    return figures.fits_figure(["clean"] + fits, lines, "how the mask is worn (low to high)",
+                               "accuracy, % (mean, 95% CI)") if lines else None
 
 
 def seed_dots(study: dict, model: str) -> str:
