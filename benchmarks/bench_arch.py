@@ -33,5 +33,17 @@ C = {
  "s2d48; 96|192,192|384": dict(stages=[[96],[192,192],[384]], stem_f=48),
  "s2d32; 64|128,128|256,256|256": dict(stages=[[64],[128,128],[256,256],[256]], stem_f=32),
 }
-for k, v in C.items():
-    bench(k, build(**v), jit=len(sys.argv)>1)
+
+
+def main(argv=None) -> int:
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--jit", action="store_true", help="XLA-compile the training step")
+    a = ap.parse_args(argv)
+    for k, v in C.items():
+        bench(k, build(**v), jit=a.jit)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -19,15 +19,24 @@ def bench(name, shape, layer_fn, macs, bs=128, jit=False):
     print(f"{name:40s} {dt*1000:7.1f} ms/batch  {bs/dt:7.0f} img/s  {3*2*macs*bs/dt/1e9:5.1f} GFLOP/s", flush=True)
 def conv(f, s=1): return lambda x: layers.Conv2D(f,3,strides=s,padding="same",use_bias=False)(x)
 def convbn(f): return lambda x: layers.ReLU()(layers.BatchNormalization()(layers.Conv2D(f,3,padding="same",use_bias=False)(x)))
-for jit in (False, True):
-  print("jit", jit)
-  bench("conv1->16 @48", (48,48,1), conv(16), 48*48*9*16, jit=jit)
-  bench("conv16->32 @24", (24,24,16), conv(32), 24*24*9*16*32, jit=jit)
-  bench("conv32->32 @24", (24,24,32), conv(32), 24*24*9*32*32, jit=jit)
-  bench("convbn32->32 @24", (24,24,32), convbn(32), 24*24*9*32*32, jit=jit)
-  bench("conv64->64 @12", (12,12,64), conv(64), 12*12*9*64*64, jit=jit)
-  bench("conv128->128 @6", (6,6,128), conv(128), 6*6*9*128*128, jit=jit)
-  bench("conv64->64 @24", (24,24,64), conv(64), 24*24*9*64*64, jit=jit)
-  bench("conv128->128 @12", (12,12,128), conv(128), 12*12*9*128*128, jit=jit)
-  bench("conv256->256 @6", (6,6,256), conv(256), 6*6*9*256*256, jit=jit)
-  bench("conv32->32 @48", (48,48,32), conv(32), 48*48*9*32*32, jit=jit)
+def main(argv=None) -> int:
+    import argparse
+    argparse.ArgumentParser(description=__doc__).parse_args(argv)  # no options: a bad one exits 2 in one line
+    for jit in (False, True):
+      print("jit", jit)
+      bench("conv1->16 @48", (48,48,1), conv(16), 48*48*9*16, jit=jit)
+      bench("conv16->32 @24", (24,24,16), conv(32), 24*24*9*16*32, jit=jit)
+      bench("conv32->32 @24", (24,24,32), conv(32), 24*24*9*32*32, jit=jit)
+      bench("convbn32->32 @24", (24,24,32), convbn(32), 24*24*9*32*32, jit=jit)
+      bench("conv64->64 @12", (12,12,64), conv(64), 12*12*9*64*64, jit=jit)
+      bench("conv128->128 @6", (6,6,128), conv(128), 6*6*9*128*128, jit=jit)
+      bench("conv64->64 @24", (24,24,64), conv(64), 24*24*9*64*64, jit=jit)
+      bench("conv128->128 @12", (12,12,128), conv(128), 12*12*9*128*128, jit=jit)
+      bench("conv256->256 @6", (6,6,256), conv(256), 6*6*9*256*256, jit=jit)
+      bench("conv32->32 @48", (48,48,32), conv(32), 48*48*9*32*32, jit=jit)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(main())

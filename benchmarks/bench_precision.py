@@ -13,12 +13,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def main():
+def main(argv=None):
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("side", type=int, help="input side in pixels")
+    ap.add_argument("precision", choices=("float32", "bfloat16"))
+    ap.add_argument("jit", choices=("0", "1"), help="1: XLA-compile the training step")
+    ap.add_argument("width", type=int, nargs="?", default=48)
+    a = ap.parse_args(argv)
     import numpy as np
     from experiments.backend import keras
     from experiments.model.architectures import build_model
-    side, precision, jit = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "1"
-    width = int(sys.argv[4]) if len(sys.argv) > 4 else 48
+    side, precision, jit, width = a.side, a.precision, a.jit == "1", a.width
     m = build_model("maskfer_cnn", precision=precision, width=width, side=side)
     m.compile(keras.optimizers.SGD(0.01, momentum=0.9, nesterov=True), "categorical_crossentropy", jit_compile=jit)
     x = np.random.default_rng(0).uniform(0, 255, (128 * 40, side, side, 1)).astype("float32")

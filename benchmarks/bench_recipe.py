@@ -33,6 +33,8 @@ def parse(argv):
     groups = {c: {} for c in (TrainConfig, AugmentConfig, TransferConfig)}
     extra = {"variant": "clean", "init": None, "teacher": None, "bn_check": "0", "ema": "0", "swa_from": "0"}
     for a in argv:
+        if "=" not in a:
+            raise ValueError(f"{a!r}: expected FIELD=VALUE")
         k, v = a.split("=", 1)
         if k in extra:
             extra[k] = v
@@ -42,16 +44,25 @@ def parse(argv):
         else:
             owner = next((c for c in (TrainConfig, AugmentConfig) if k in {f.name for f in fields(c)}), None)
         if owner is None or k not in {f.name for f in fields(owner)}:
-            sys.exit(f"unknown setting {k}")
+            raise ValueError(f"unknown setting {k}")
         typ = type(getattr(owner(), k))
         groups[owner][k] = (v == "True") if typ is bool else typ(v)
     train = replace(TrainConfig(), **groups[TrainConfig], augment=replace(AugmentConfig(), **groups[AugmentConfig]))
     return train, replace(TransferConfig(), **groups[TransferConfig]), extra, groups
 
 
-def main():
-    name = sys.argv[1]
-    cfg, transfer, extra, groups = parse(sys.argv[2:])
+def main(argv=None):
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("name", help="this recipe's name in the output")
+    ap.add_argument("settings", nargs="*", metavar="FIELD=VALUE", help="TrainConfig / AugmentConfig fields, "
+                    "transfer.<field>, or variant, init, teacher, bn_check, ema, swa_from")
+    a = ap.parse_args(argv)
+    try:
+        cfg, transfer, extra, groups = parse(a.settings)
+    except (ValueError, TypeError) as e:
+        ap.error(str(e))
+    name, settings = a.name, a.settings
     from datasets import load_dataset
     from masking import MaskConfig, mask_dataset, mask_key
     from experiments.model.inference import load_model, predict_proba
@@ -84,7 +95,7 @@ def main():
     dt = time.time() - t
     m.save(out / "model.keras")
     info = json.loads((out / "train.json").read_text())
-    print(json.dumps({"name": name, "settings": sys.argv[2:], "train_s": round(dt),
+    print(json.dumps({"name": name, "settings": settings, "train_s": round(dt),
                       "val_centre_best": info["best_val_accuracy_centre_crop"],
                       "val_saved_model": info["val_accuracy_saved_model"], "views": cfg.views,
                       "precision": info["precision"], "cpu": info["cpu"], **averages}), flush=True)

@@ -26,7 +26,20 @@ def latency_ms(path: str, calls: int = 200, threads: int = 1) -> tuple[float, fl
     return 1000 * float(np.median(times)), 1000 * float(np.percentile(times, 90))
 
 
-if __name__ == "__main__":
-    for path in sys.argv[1:]:
+def main(argv=None) -> int:
+    import argparse
+    from pathlib import Path
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("files", nargs="+", metavar="FILE.tflite")
+    a = ap.parse_args(argv)
+    missing = [f for f in a.files if not Path(f).is_file()]
+    if missing:
+        ap.error(f"{missing[0]}: no such file")
+    for path in a.files:
         med, p90 = latency_ms(path)
         print(f"{path}: median {med:.2f} ms, p90 {p90:.2f} ms per face (1 thread)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

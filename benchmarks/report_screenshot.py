@@ -23,4 +23,13 @@ def main(folder: str, out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("folder", help="a run or study folder with report.html")
+    ap.add_argument("out", help="the PNG to write")
+    a = ap.parse_args()
+    if not (Path(a.folder) / "report.html").is_file():
+        ap.error(f"{a.folder}: no report.html")
+    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+        ap.error("chromium is not installed (apt-get install chromium)")
+    main(a.folder, a.out)
