@@ -83,3 +83,36 @@ def test_the_readme_names_every_key_of_the_run_folders_files(smoke_run):
     keys |= set(json.loads((smoke_run / "metrics.json").read_text())["results"][0])
     missing = sorted(k for k in keys if f'"{k}"' not in block)
     assert missing == [], f"the README's run folder layout lacks {missing}"
+
+
+def _allowed() -> dict[str, tuple[str, ...]]:
+    """{option: the values the code accepts} for every option whose values the README's command table spells
+    out (`--opt a\\|b\\|c`), read from the code, never copied."""
+    from experiments import conditions as C
+    from experiments.config import PROFILES
+    from experiments.training.config import MODEL_NAMES, PRECISIONS, TRANSFER_METHODS, VIEWS
+    from datasets.engine import ENGINES
+    from masking import APPEARANCES, FAMILIES, FITS, GEOMETRIES, MASK_TYPES
+    from masking.pipeline import BOTH
+    return {"--profile": tuple(PROFILES), "--model": MODEL_NAMES, "--views": VIEWS, "--precision": PRECISIONS,
+            "--masked-start": TRANSFER_METHODS, "--train-mask-geometry": GEOMETRIES, "--mask-geometry": GEOMETRIES,
+            "--train-mask-fit": FITS, "--mask-fit": FITS, "--train-mask-family": C.MIXABLE + (BOTH,),
+            "--mask-family": FAMILIES + (BOTH,), "--train-mask-appearance": APPEARANCES,
+            "--mask-appearance": APPEARANCES, "--engine": ENGINES, "--mask-type": MASK_TYPES + ("random",)}
+
+
+def test_the_readme_lists_every_value_each_option_accepts():
+    """Where a row spells out an option's values, they are the code's: `mixed` (or `flat`, or a family) cannot
+    go missing from the README again. score's --train-mask-family also takes the photo family (it trains nothing)."""
+    allowed = _allowed()
+    for line in (ROOT / "README.md").read_text().splitlines():
+        m = re.match(r"\| `(python -m [\w.]+(?: (?:info|synth|prepare|csv|images))?)\b([^`]*)` \|", line)
+        if not m or m.group(1) not in COMMANDS:
+            continue
+        for opt, values in re.findall(r"\[(--[a-z][a-z0-9-]*) ([a-z0-9_]+(?:\\\|[a-z0-9_]+)+)\]", m.group(2)):
+            if opt not in allowed:
+                continue
+            want = set(allowed[opt])
+            if m.group(1) == "python -m experiments.score" and opt == "--train-mask-family":
+                want = set(allowed["--mask-family"]) - {"both"}
+            assert set(values.split("\\|")) == want, f"{m.group(1)} {opt}: README {values} against the code's {want}"
