@@ -254,6 +254,9 @@ def test_a_flat_reference_trains_like_the_masked_model_and_is_scored_on_flat_mas
     assert done["transfer"]["method"] == "clean_init", "fine-tuned from the clean model, as the masked model is"
     masked = json.loads((out / "masked" / "done.json").read_text())["fingerprint"]
     assert masked["train_masks"]["occlusion"] == 0.5 and masked["transfer"]["epochs"] == done["transfer"]["epochs"]
+    from reports.build import build_report
+    html = build_report(out).read_text()
+    assert 'id="visible-table"' in html and 'data-visible="masked|masked:held-out"' in html
 
 
 def test_the_outline_probe_reads_the_outline_of_the_family_it_reports(faces):
