@@ -296,3 +296,15 @@ def test_publictest_is_scored_from_validate_from_on(tmp_path):
     assert np.isnan(h["val_accuracy"][:2]).all() and not np.isnan(h["val_accuracy"][2:]).any()
     record = json.loads((tmp_path / "train.json").read_text())
     assert record["best_val_accuracy_centre_crop"] == max(h["val_accuracy"][2:])
+
+
+def test_report_cnn_is_the_masked_comparison_reports_network():
+    """`--model report_cnn` is the network the masked-comparison student report lists: unpadded convolutions
+    (46-44, pooled 22-20, pooled 10-8, pooled 4), the first block unpooled, and 343,655 parameters (342,183
+    trainable) at 48x48, as its summary counts them."""
+    import numpy as np
+    from experiments.model.architectures import report_cnn
+    m = report_cnn()
+    assert m.count_params() == 343_655
+    assert sum(int(np.prod(w.shape)) for w in m.trainable_weights) == 342_183
+    assert [l.output.shape[1] for l in m.layers if l.name.endswith(("_conv", "_pool"))] == [46, 44, 22, 20, 10, 8, 4]
