@@ -146,3 +146,10 @@ def make_masks(cfg: RunConfig, fer: FERData) -> Masks:
                                                           landmarks=(points[public], status[public])).images
                   for f, m in cfg.validation_configs.items()}
     return Masks(masked_set, per_condition, points, validation, flat)
+
+
+def run_mask_keys(cfg: RunConfig) -> dict[str, dict]:
+    """metrics.json's "mask_keys" of a run of `cfg`: the record of every masked condition it scores."""
+    return mask_record(scored_mask_configs(cfg.mask_config, cfg.test_mask_types, cfg.test_mask_geometries,
+                                           cfg.test_mask_fits, cfg.held_out_config, [n for n, _ in cfg.test_data],
+                                           cfg.flat_config if C.FLAT in cfg.variants else None))

@@ -33,7 +33,7 @@ from masking import MaskConfig, mask_dataset, mask_key
 from . import conditions as C
 from .backend import pin_threads
 from .config import RunConfig
-from .masks import Masks, drawn_geometries, make_masks, mask_record, masking_summary, scored_mask_configs
+from .masks import Masks, drawn_geometries, make_masks, mask_record, masking_summary, run_mask_keys
 from .evaluation.occlusion import write_occlusion_maps
 from .evaluation.outline import probe_geometries
 from .evaluation.scoring import evaluate_everywhere, evaluate_models, scorers
@@ -313,10 +313,7 @@ def run(cfg: RunConfig, command: str = "", prepared: Prepared | None = None) -> 
                              (cfg.train_mask_geometry, drawn_geometries(cfg.mask_config, cfg.test_mask_geometries)),
                              (cfg.train_mask_fit, cfg.test_mask_fits),
                              outline_probe=probe, validation=validation, roles=cfg.roles(),
-                             mask_keys=mask_record(scored_mask_configs(
-                                 cfg.mask_config, cfg.test_mask_types, cfg.test_mask_geometries, cfg.test_mask_fits,
-                                 cfg.held_out_config, [n for n, _ in cfg.test_data],
-                                 cfg.flat_config if C.FLAT in cfg.variants else None)),
+                             mask_keys=run_mask_keys(cfg),
                              validation_mask_keys=mask_record({C.validation_condition(f): m for f, m in
                                                                cfg.validation_configs.items()}),
                              validation_sets={ts.name: ts.summary() for ts, _ in validation_sets})

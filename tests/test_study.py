@@ -91,6 +91,39 @@ def test_rerunning_a_study_redoes_no_finished_run(one_seed_study, synth_csv, sha
 
 
 @pytest.mark.slow
+def test_a_run_scored_by_older_renderers_or_missing_a_variant_is_run_again_reusing_its_models(
+        one_seed_study, synth_csv, shared_cache, tmp_path, capsys):
+    """A study resumes honestly: a finished run whose conditions were drawn by another version of the renderers
+    (its mask keys differ from today's), or that lacks a variant the study now asks for (flat), is run again with
+    its finished models reused, not retrained (the same model files), and is scored under today's conditions.
+    The validation table and the ranking rule reach study.json."""
+    import hashlib
+    import shutil
+    study = tmp_path / "study"
+    shutil.copytree(one_seed_study, study)
+    run = study / "maskfer_se" / "seed0"
+    digest = {v: hashlib.sha256((run / v / "model.keras").read_bytes()).hexdigest() for v in ("clean", "masked")}
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["mask_keys"]["masked:held-out"]["photo_version"] = 0  # as an older photo renderer drew it
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    base = [a for a in _args(synth_csv, study, "--seeds", "0", "--cpus-per-run", "1", cache=shared_cache)]
+    assert study_main(base) == 0
+    assert "finished earlier with the same settings" not in capsys.readouterr().out.split("study:")[0]
+    again = json.loads((run / "metrics.json").read_text())
+    assert again["mask_keys"]["masked:held-out"]["photo_version"] != 0, "scored again under today's renderer"
+    for v, d in digest.items():
+        assert hashlib.sha256((run / v / "model.keras").read_bytes()).hexdigest() == d, f"{v}: reused, not retrained"
+    assert study_main([*base[:2], "flat", *base[2:]]) == 0
+    assert (run / "flat" / "model.keras").is_file() and {r["train"] for r in json.loads(
+        (run / "metrics.json").read_text())["results"]} == {"majority", "clean", "masked", "flat"}
+    for v, d in digest.items():
+        assert hashlib.sha256((run / v / "model.keras").read_bytes()).hexdigest() == d
+    summary_ = json.loads((study / "study.json").read_text())
+    assert summary_["validation"] and summary_["ranking_rule"] and summary_["roles"]["test"]["families"] == ["photo"]
+    assert [(e["model"], e["train"]) for e in summary_["ranking"]] == [("maskfer_se", "masked")]
+
+
+@pytest.mark.slow
 def test_local_study_writes_runs_summary_and_report(local_study):
     for seed in (0, 1):
         run = local_study / "maskfer_se" / f"seed{seed}"

@@ -95,6 +95,29 @@ def _clear_if_stale(cfg: RunConfig, work: Path, dataset_sha256: str) -> None:
             shutil.rmtree(work)
 
 
+def _seed_from_final(cfg: RunConfig, final: Path, work: Path, dataset_sha256: str) -> None:
+    """Start a work folder from the run already in place at `final` (a run that needs only a variant more, or
+    to be scored again under today's conditions) when its finished variants were trained with cfg's settings:
+    their folders are hard-linked in (copied where links fail), so they are reused, not retrained."""
+    if work.exists() or not final.is_dir():
+        return
+    prints = {v: fingerprint(cfg, v, dataset_sha256) for v in cfg.variants}
+    try:
+        check_resume(replace(cfg, out=str(final)), final, prints)
+    except RunError:  # trained with other settings: nothing to reuse
+        return
+    for v in cfg.variants:
+        if (final / v / "done.json").is_file():
+            shutil.copytree(final / v, work / v, copy_function=_link_or_copy)
+
+
+def _link_or_copy(src, dst):
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
 def execute(spec: RunSpec, prepared: Prepared, node: str = "", work: Path | None = None) -> Finished:
     """Run one spec (in a worker). work: a folder on the driver's disk to train in and resume from (an
     interrupted run's finished variants are reused, its interrupted one resumes at its last epoch), returned as
@@ -103,6 +126,7 @@ def execute(spec: RunSpec, prepared: Prepared, node: str = "", work: Path | None
     if work is not None:
         cfg = replace(spec.cfg, out=str(work))
         _clear_if_stale(cfg, work, prepared.fer.source_hash)
+        _seed_from_final(cfg, spec.folder, work, prepared.fer.source_hash)
         run(cfg, spec.command, prepared)
         return Finished(None, time.perf_counter() - t, node or socket.gethostname(), work)
     with tempfile.TemporaryDirectory(prefix="maskfer-run-") as tmp:

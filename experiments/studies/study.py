@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..config import RunConfig
 from ..provenance import check_resume, fingerprint
+from ..masks import run_mask_keys
 from ..pipeline import prepare
 from ..runfolder import RunError, atomic_json, read_json
 from ..training.config import MODEL_NAMES, TrainConfig, check, check_choice
@@ -86,9 +87,12 @@ def finished(cfg: RunConfig, dataset_sha256: str) -> bool:
         return False
     prints = {v: fingerprint(cfg, v, dataset_sha256) for v in cfg.variants}
     try:
-        return check_resume(cfg, out, prints) == []
+        if check_resume(cfg, out, prints) != []:
+            return False
     except RunError:  # trained with other settings
         return False
+    # scored under today's conditions and renderers: a run scored by older code is run again (its models reused)
+    return json.loads((out / "metrics.json").read_text()).get("mask_keys") == run_mask_keys(cfg)
 
 
 def _place(result: Finished, folder: Path) -> None:
