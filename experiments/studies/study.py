@@ -91,8 +91,10 @@ def finished(cfg: RunConfig, dataset_sha256: str) -> bool:
             return False
     except RunError:  # trained with other settings
         return False
-    # scored under today's conditions and renderers: a run scored by older code is run again (its models reused)
-    return json.loads((out / "metrics.json").read_text()).get("mask_keys") == run_mask_keys(cfg)
+    # scored under today's conditions and renderers (a run scored by older code is run again, its models reused);
+    # a run that also scored more (another variant's conditions) is finished for a study that asks for fewer
+    recorded = json.loads((out / "metrics.json").read_text()).get("mask_keys") or {}
+    return all(recorded.get(c) == k for c, k in run_mask_keys(cfg).items())
 
 
 def _place(result: Finished, folder: Path) -> None:
