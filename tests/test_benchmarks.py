@@ -23,6 +23,7 @@ def _run(*args, cwd=None) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
+@pytest.mark.slow  # a process per script (TensorFlow's import in some): about two minutes
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_an_unknown_option_exits_2_in_one_error_line(script):
     r = _run(ROOT / "benchmarks" / script, "--no-such-option")
@@ -30,6 +31,7 @@ def test_an_unknown_option_exits_2_in_one_error_line(script):
     assert sum("error:" in line for line in r.stderr.splitlines()) == 1, r.stderr
 
 
+@pytest.mark.slow
 def test_soup_and_the_outside_generator_name_their_bad_input(tmp_path, smoke_run):
     model = smoke_run / "masked" / "model.keras"
     for args, named in (((tmp_path / "o.keras", model, model, "--weights", "x"), "--weights"),

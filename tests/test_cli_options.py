@@ -51,7 +51,8 @@ CASES = [
         ("--address", "not-an-address"), ("--workers", "-1")]],
     *[("masking", [sub, "CSV" if sub == "csv" else "PHOTOS", "OUT.csv"], o, v) for sub in ("csv", "images") for o, v in [
         ("--mask-type", "scarf"), ("--color", "mauve"), ("--texture", "plaid"), ("--seed", "-1"),
-        ("--mask-geometry", "flat"), ("--mask-fit", "cap"), ("--workers", "-1"), ("--engine", "spark"),
+        ("--mask-geometry", "flat"), ("--mask-fit", "cap"), ("--mask-family", "paper"), ("--mask-appearance", "shiny"),
+        ("--workers", "-1"), ("--engine", "spark"),
         ("--address", "not-an-address"), ("--preview", "-1")]],
     ("masking", ["csv", "CSV", "OUT.csv"], "--cache-dir", "FILE"),
 ]
