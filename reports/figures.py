@@ -150,7 +150,8 @@ def fits_lines(ax, labels: list[str], lines: list[dict], colours: dict[str, str]
     for line in lines:
         v, lo, hi = (np.asarray(line[k], np.float64) for k in ("values", "low", "high"))
         colour = colours[line["model"]]
-        ax.errorbar(x + (0.06 if line["held_out"] else 0), v, yerr=[v - lo, hi - v], color=colour,
+        err = np.clip([v - lo, hi - v], 0, None)  # a percentile interval can miss its own estimate by a hair
+        ax.errorbar(x + (0.06 if line["held_out"] else 0), v, yerr=err, color=colour,
                     ls="--" if line["held_out"] else "-", marker="o", mfc="white" if line["held_out"] else colour,
                     capsize=3, label=line["model"] + (", held-out family" if line["held_out"] else ""))
     ax.set_xticks(x, labels)
