@@ -66,6 +66,7 @@ def test_an_up_to_date_score_writes_no_file_and_a_failure_leaves_the_folder_as_i
     assert not any(p.name.startswith(f".{out.name}") for p in tmp_path.iterdir()), "no work folder left behind"
 
 
+@pytest.mark.slow
 def test_results_drawn_by_another_renderer_version_are_scored_again(models, synth_csv, shared_cache, tmp_path,
                                                                       capsys, monkeypatch):
     from masking import pipeline
@@ -85,6 +86,7 @@ def test_results_drawn_by_another_renderer_version_are_scored_again(models, synt
     assert {r["train"] for r in again["results"]} == {"majority", "a", "b"}
 
 
+@pytest.mark.slow
 def test_evaluate_refuses_to_pair_new_models_with_a_run_drawn_by_another_version(models, smoke_run, tmp_path,
                                                                                  capsys, monkeypatch):
     import shutil
