@@ -41,7 +41,7 @@ class Masks:
     masked: MaskedSet
     per_condition: dict[str, np.ndarray]
     points: np.ndarray
-    validation: dict[str, np.ndarray] = None  # {masked(<family>): (P, 48, 48) uint8 PublicTest} per validation family
+    validation: dict[str, np.ndarray] | None = None  # {masked(<family>): (P, 48, 48) uint8 PublicTest} per validation family
     flat: MaskedSet | None = None  # every row with flat masks (`RunConfig.flat_config`), for the flat variant
 
 

@@ -230,7 +230,8 @@ def eye_clearance(status: int, height: int, fit: str = "nose") -> tuple[float, f
 def draw_mask(image: np.ndarray, points: np.ndarray, status: int, row: int, config: MaskConfig) -> tuple:
     """One face's mask as `config` draws it for `row` (its family, type and look, seeded by (seed, row)), kept
     below the eyes by the clearance of its landmark `status`. image (H, W) uint8 grey or (H, W, 3) RGB; points (68,
-    2) in its pixels. Returns (masked image, coverage, shade 0..255, colour index, texture index, family index)."""
+    2) in its pixels. Returns (masked image, coverage, shade 0..255, colour index, texture index, family index,
+    mask type index)."""
     spec = config.spec_for(row)
     clearance = eye_clearance(status, image.shape[0], config.fit)
     name = config.family_of(row)
@@ -238,16 +239,16 @@ def draw_mask(image: np.ndarray, points: np.ndarray, status: int, row: int, conf
     if name in ("surface", "photo"):
         draw, rng = ((apply_surface, config.surface_rng(row)) if name == "surface" else (apply_photo, config.photo_rng(row)))
         out, coverage, shade = draw(image, points, spec.mask_type, rng, *clearance, fit=config.fit)
-        return out, coverage, shade, DRAWN, TEXTURES.index("none"), family
+        return out, coverage, shade, DRAWN, TEXTURES.index("none"), family, MASK_TYPES.index(spec.mask_type)
     if config.appearance == "flat":
         level = config.flat_level(row)
         out, coverage = apply_flat(image, points, spec, level, *clearance, geometry=config.geometry, fit=config.fit)
-        return out, coverage, int(level), DRAWN, TEXTURES.index("none"), family
+        return out, coverage, int(level), DRAWN, TEXTURES.index("none"), family, MASK_TYPES.index(spec.mask_type)
     out, coverage = apply_mask(image, points, spec, *clearance, geometry=config.geometry, fit=config.fit)
     drawn = np.abs(out.astype(np.int16) - image) > 2
     shade = int(out[drawn].mean()) if drawn.any() else 0
     color = DRAWN if spec.rgb else list(COLORS).index(spec.color)
-    return out, coverage, shade, color, TEXTURES.index(spec.texture), family
+    return out, coverage, shade, color, TEXTURES.index(spec.texture), family, MASK_TYPES.index(spec.mask_type)
 
 
 def _mask_chunk(args):
@@ -256,8 +257,9 @@ def _mask_chunk(args):
     meta = np.empty((len(images), 5), np.uint8)  # type, colour, texture, shade, family
     coverage = np.empty(len(images), np.float32)
     for i in range(len(images)):
-        out[i], coverage[i], shade, color, texture, family = draw_mask(images[i], points[i], status[i], rows[i], config)
-        meta[i] = (MASK_TYPES.index(config.spec_for(rows[i]).mask_type), color, texture, shade, family)
+        out[i], coverage[i], shade, color, texture, family, kind = draw_mask(images[i], points[i], status[i], rows[i],
+                                                                           config)
+        meta[i] = (kind, color, texture, shade, family)
     return out, meta, coverage
 
 
